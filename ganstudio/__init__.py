@@ -1,0 +1,3 @@
+"""ganstudio: train GAN generators, export them safely, and explore their latent space."""
+
+__version__ = "0.1.0"

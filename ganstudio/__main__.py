@@ -1,0 +1,3 @@
+from ganstudio.cli import main
+
+main()

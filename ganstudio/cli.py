@@ -1,0 +1,309 @@
+"""The `ganstudio` command: one job per command.
+
+Sampling commands (sample, interpolate, walk, info) import only numpy, Pillow, rich and onnxruntime, so they
+start in well under a second; torch is imported inside train and export (and --backend torch) only.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ganstudio.errors import UserError
+
+app = typer.Typer(
+    name="ganstudio",
+    help="Train GAN generators, export them safely, and explore their latent space.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="A checkpoint name (see `ganstudio info --list`), a model directory or one of its files. Default: mnist-dcgan."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Seed of the latent vector (0..4294967295).")]
+PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation: scale z toward the prior's mean (1 = off, 0.7 = typical images).")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="onnx (fast, no torch) or torch (for comparison).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+GifOpt = Annotated[bool, typer.Option("--gif", help="Also write an animated GIF.")]
+FpsOpt = Annotated[float, typer.Option("--fps", help="GIF frames per second.")]
+
+
+def _err(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's mistake (UserError) prints one line and exits 2; anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            _err(str(e))
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            _err("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _load(model: str | None, backend: str, device: str):
+    from ganstudio import runtime
+
+    if backend not in ("onnx", "torch"):
+        raise UserError(f"--backend {backend!r}: use onnx or torch")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device {device!r}: use auto, cpu or cuda")
+    return runtime.load(model, backend=backend, device=device)  # type: ignore[arg-type]
+
+
+def _write(render, png: Path, gif: bool, fps: float) -> list[Path]:
+    from ganstudio import images
+
+    written = [images.save_png(render.image, png, render.recipe)]
+    if gif:
+        check_fps(fps)
+        written.append(images.save_gif(render.gif_frames(), png.with_suffix(".gif"), render.recipe, fps))
+    return written
+
+
+def check_fps(fps: float) -> None:
+    if not 0.5 <= fps <= 50:
+        raise UserError(f"--fps {fps} is out of range: use 0.5..50")
+
+
+def _png_path(out: Path, default_name: str) -> Path:
+    if out.is_dir():
+        return out / default_name
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: expected a .png file (or an existing directory)")
+    return out
+
+
+def _done(paths: list[Path]) -> None:
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+@app.command()
+@friendly
+def sample(
+    model: ModelOpt = None,
+    seed: SeedOpt = 0,
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of images in the grid (1..1024).")] = 64,
+    psi: PsiOpt = 1.0,
+    dim: Annotated[Optional[list[int]], typer.Option("--dim", "-d", help="Sweep this latent dimension (repeat for one row per dimension).")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Frames per swept dimension (2..512).")] = 10,
+    value_range: Annotated[tuple[float, float], typer.Option("--range", help="Values the swept dimension takes, from..to.")] = (-3.0, 3.0),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid: a .png file. With --dim: a directory.")] = None,
+    gif: GifOpt = False,
+    fps: FpsOpt = 5.0,
+    backend: BackendOpt = "onnx",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Draw a seeded grid of samples, or sweep single latent dimensions.
+
+    Examples:
+
+    * `ganstudio sample --seed 7 --n 64 --out grid.png` - an 8x8 grid of seeds 7..70
+
+    * `ganstudio sample --dim 25 --steps 10` - 10 frames in which only dimension 25 moves (-3..+3), and a strip
+
+    * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
+    """
+    from ganstudio import images, render
+
+    gen = _load(model, backend, device)
+    if not dim:
+        r = render.sample(gen, seed, n, psi)
+        _done(_write(r, _png_path(out or Path("grid.png"), "grid.png"), gif, fps))
+        return
+    lo, hi = value_range
+    r = render.sweep(gen, seed, dim, steps, lo, hi, psi)
+    folder = out or Path("samples") / ("dim-" + "-".join(str(d) for d in dim))
+    if folder.suffix.lower() == ".png" or folder.is_file():
+        raise UserError(f"--out {folder}: with --dim, --out is a directory for the frames")
+    written = []
+    for row, d in zip(r.frames, dim):
+        for i, (frame, value) in enumerate(zip(row, [lo + (hi - lo) * k / (steps - 1) for k in range(steps)])):
+            recipe = {**r.recipe, "frame": {"dim": d, "index": i, "value": round(value, 6)}}
+            written.append(images.save_png(images.single(frame), folder / f"dim{d:03d}_{i:03d}.png", recipe))
+    typer.echo(f"wrote {len(written)} frames to {folder}/")
+    _done(_write(r, folder / "strip.png", gif, fps))
+
+
+@app.command()
+@friendly
+def interpolate(
+    seed_from: Annotated[int, typer.Option("--from", help="Seed of the first image.")] = 0,
+    seed_to: Annotated[int, typer.Option("--to", help="Seed of the last image.")] = 1,
+    steps: Annotated[int, typer.Option("--steps", help="Images along the path, ends included (2..512).")] = 16,
+    slerp: Annotated[bool, typer.Option("--slerp", help="Spherical interpolation (keeps |z| typical) instead of linear.")] = False,
+    model: ModelOpt = None,
+    psi: PsiOpt = 1.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The strip, a .png file.")] = Path("interpolation.png"),
+    gif: GifOpt = False,
+    fps: FpsOpt = 10.0,
+    backend: BackendOpt = "onnx",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Interpolate between the latent vectors of two seeds.
+
+    Example: `ganstudio interpolate --from 3 --to 9 --steps 16 --slerp --gif`
+    """
+    from ganstudio import render
+
+    gen = _load(model, backend, device)
+    r = render.interpolate(gen, seed_from, seed_to, steps, "slerp" if slerp else "lerp", psi)
+    _done(_write(r, _png_path(out, "interpolation.png"), gif, fps))
+
+
+@app.command()
+@friendly
+def walk(
+    seed: SeedOpt = 0,
+    steps: Annotated[int, typer.Option("--steps", help="Frames in the walk (2..512).")] = 60,
+    step_size: Annotated[float, typer.Option("--step-size", help="How far each frame moves (0.001..1).")] = 0.08,
+    model: ModelOpt = None,
+    psi: PsiOpt = 1.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The frames as a grid, a .png file.")] = Path("walk.png"),
+    gif: GifOpt = False,
+    fps: FpsOpt = 15.0,
+    backend: BackendOpt = "onnx",
+    device: DeviceOpt = "auto",
+) -> None:
+    """A smooth random walk through latent space, starting at a seed's vector.
+
+    Example: `ganstudio walk --seed 3 --steps 60 --gif`
+    """
+    from ganstudio import render
+
+    gen = _load(model, backend, device)
+    r = render.walk(gen, seed, steps, step_size, psi)
+    _done(_write(r, _png_path(out, "walk.png"), gif, fps))
+
+
+@app.command()
+@friendly
+def info(
+    model: Annotated[Optional[str], typer.Argument(help="A checkpoint name, model directory or file. Default: mnist-dcgan.")] = None,
+    list_models: Annotated[bool, typer.Option("--list", help="List every generator found instead.")] = False,
+) -> None:
+    """Print a generator's card: architecture, latent space, images, data, training, metrics, files, parity.
+
+    Examples: `ganstudio info mnist-dcgan`, `ganstudio info runs/mnist-dcgan`, `ganstudio info --list`
+    """
+    from ganstudio import catalog
+    from ganstudio.describe import describe, list_table
+
+    from rich.console import Console
+
+    console = Console()
+    if list_models:
+        console.print(list_table(catalog.available()))
+        return
+    console.print(describe(catalog.resolve(model)))
+
+
+@app.command()
+@friendly
+def train(
+    what: Annotated[str, typer.Argument(help="A dataset (mnist), a recipe name (mnist-dcgan) or a recipe file (train/x.toml).")] = "mnist",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory. Default: runs/<recipe name>.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Train this many steps (overrides epochs).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Train this many passes over the data.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value: --set lr_d=4e-4 (repeatable).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its last checkpoint.")] = None,
+) -> None:
+    """Train a generator; the run directory gets checkpoints, sample grids, metrics and the exported model.
+
+    Examples:
+
+    * `ganstudio train mnist --out runs/mnist-dcgan` - DCGAN on 5,000 real MNIST digits, on the CPU
+
+    * `ganstudio train mnist --steps 500 --set label_smoothing=0.1`
+
+    * `ganstudio train --resume runs/mnist-dcgan` - continue exactly where a stopped run left off
+    """
+    from ganstudio.train import recipe as recipes
+
+    sets = list(overrides or [])
+    sets += [f"steps={steps}"] if steps is not None else []
+    sets += [f"epochs={epochs}"] if epochs is not None else []
+    sets += [f"device={device}"] if device is not None else []
+    if resume is not None:
+        from ganstudio.train import state
+
+        last = state.latest(resume)
+        if last is None:
+            raise UserError(f"--resume {resume}: no training checkpoint there")
+        meta, _ = state.read(last)
+        r = recipes.with_overrides(recipes.from_dict(meta["recipe"]), sets)
+        run_dir = resume
+    else:
+        r = recipes.load(what, sets)
+        run_dir = out or Path("runs") / recipes.run_name(what, r)
+        if (run_dir / "state").is_dir():
+            raise UserError(f"{run_dir} already holds a run: resume it with --resume {run_dir}, or pick another --out")
+    from ganstudio.train.loop import train as run_training
+
+    card = run_training(r, run_dir, resume=resume is not None)
+    typer.echo(f"trained {card.training['steps']:,} steps in {card.training['seconds']:.0f} s; generator in {run_dir}/")
+    typer.echo(f"onnx parity: max abs diff {card.parity['max_abs_diff']:.2e}")
+
+
+@app.command()
+@friendly
+def export(
+    run: Annotated[Path, typer.Argument(help="A training run directory (or a model directory to re-export).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
+) -> None:
+    """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png.
+
+    The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
+
+    Example: `ganstudio export runs/mnist-dcgan`
+    """
+    if not run.is_dir():
+        raise UserError(f"{run}: no such run directory")
+    from ganstudio.export import export_run
+
+    card = export_run(run, out)
+    typer.echo(f"exported {out or run}/ (onnx vs torch max abs diff {card.parity['max_abs_diff']:.2e}, tolerance {card.parity['tolerance']:g})")
+
+
+@app.command()
+@friendly
+def serve(
+    model: ModelOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (127.0.0.1 keeps it on this machine).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
+    share: Annotated[bool, typer.Option("--share", help="Ask Gradio for a public share link.")] = False,
+) -> None:
+    """Open the browser studio: sample, sweep dimensions, find directions, interpolate, walk.
+
+    Example: `ganstudio serve` then open http://127.0.0.1:7860
+    """
+    from ganstudio.app import launch
+
+    launch(model=model, host=host, port=port, share=share)
+
+
+def main() -> None:
+    app(prog_name="ganstudio")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Export a generator: safetensors weights + card, an ONNX graph with a dynamic batch, and proof they agree.
+
+The graph is exported and checked against torch in memory first; only a graph within PARITY_TOLERANCE
+is written, so a checkpoint directory never holds a graph that disagrees with its weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import copy
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganstudio import atomic, checkpoint, images, latent
+from ganstudio.checkpoint import GRAPH, GRID, WEIGHTS, Card
+from ganstudio.errors import UserError
+from ganstudio.models import build_generator, generator_tensors, load_generator_tensors
+
+PARITY_BATCHES = (1, 7, 64)
+PARITY_TOLERANCE = 1e-4
+GRID_SEED, GRID_N = 0, 64
+
+
+def onnx_bytes(g: nn.Module, nz: int) -> bytes:
+    """The generator as ONNX (input "z" (batch, nz), output "images" (batch, C, H, W)), exporter kept quiet."""
+    z = torch.zeros(2, nz)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            g,
+            (z,),
+            dynamo=True,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            input_names=["z"],
+            output_names=["images"],
+            verbose=False,
+        )
+    return program.model_proto.SerializeToString()
+
+
+def parity(g: nn.Module, graph: bytes, nz: int) -> dict[str, float]:
+    """Max |ONNX Runtime - torch| over the outputs, per batch size, on seeded z."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    out: dict[str, float] = {}
+    with torch.inference_mode():
+        for b in PARITY_BATCHES:
+            z = latent.z_batch(1000, b, nz)
+            diff = np.abs(session.run(None, {"z": z})[0] - g(torch.from_numpy(z)).numpy()).max()
+            out[str(b)] = float(diff)
+    return out
+
+
+def export_generator(g: nn.Module, card: Card, out_dir: Path) -> Card:
+    """Write generator.safetensors, generator.onnx, card.json and grid.png into out_dir; return the card."""
+    g = copy.deepcopy(g).float().cpu().eval()  # the plain module, never a compiled or DDP wrapper
+    graph = onnx_bytes(g, card.nz)
+    diffs = parity(g, graph, card.nz)
+    worst = max(diffs.values())
+    if not worst <= PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX export disagrees with torch: max abs diff {worst:.3g} > {PARITY_TOLERANCE:g}")
+    card = card.replace(
+        parity={"max_abs_diff": worst, "per_batch": diffs, "tolerance": PARITY_TOLERANCE},
+        files={GRAPH: hashlib.sha256(graph).hexdigest()},
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_bytes(out_dir / GRAPH, graph)
+    checkpoint.save_weights(out_dir / WEIGHTS, card, generator_tensors(g))
+    checkpoint.write_card_json(out_dir, card)
+    _write_grid(g, card, out_dir)
+    return card
+
+
+def _write_grid(g: nn.Module, card: Card, out_dir: Path) -> None:
+    """The checkpoint's preview: seeds 0..63, as `ganstudio sample --seed 0 --n 64` would draw them."""
+    z = latent.z_batch(GRID_SEED, GRID_N, card.nz)
+    with torch.inference_mode():
+        pixels = images.to_uint8(g(torch.from_numpy(z)).numpy(), card.output_range)
+    recipe = {"op": "sample", "model_sha256": checkpoint.sha256_file(out_dir / WEIGHTS), "seed": GRID_SEED, "n": GRID_N, "psi": 1.0}
+    images.save_png(images.tile(pixels), out_dir / GRID, recipe)
+
+
+def reexport(model_dir: Path, out_dir: Path | None = None) -> Card:
+    """Rebuild the ONNX graph (and card.json, grid) of an existing generator.safetensors."""
+    card, tensors = checkpoint.load_weights(model_dir / WEIGHTS)
+    g = load_generator_tensors(build_generator(card.architecture), tensors, str(model_dir / WEIGHTS))
+    return export_generator(g, card.replace(parity={}, files={}), out_dir or model_dir)
+
+
+
+def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
+    """A training run's latest checkpoint -> its exported generator (the EMA one when the run kept an EMA).
+
+    This is what the end of `ganstudio train` and `ganstudio export RUN` both do; a directory with only a
+    generator.safetensors is re-exported from that instead.
+    """
+    from ganstudio.train import monitor, state
+
+    last = state.latest(run_dir)
+    if last is None:
+        if (run_dir / WEIGHTS).is_file():
+            return reexport(run_dir, out_dir)
+        raise UserError(f"{run_dir}: nothing to export (no training checkpoint in {state.STATE_DIR}/, no {WEIGHTS})")
+    meta, tensors = state.read(last)
+    which = "G_ema" if any(k.startswith("G_ema/") for k in tensors) else "G"
+    g = build_generator(meta["architecture"])
+    g.load_state_dict({k[len(which) + 1 :]: v for k, v in tensors.items() if k.startswith(which + "/")})
+    r = meta["recipe"]
+    card = Card(
+        architecture=meta["architecture"],
+        output_range=tuple(meta["output_range"]),
+        dataset=r["dataset"],
+        training={
+            "steps": meta["step"],
+            "epochs": round(meta["step"] / meta["steps_per_epoch"], 2),
+            "images_seen": meta["step"] * r["batch_size"],
+            "seconds": round(meta["seconds"], 1),
+            "device": meta["device"],
+            "exported": "ema" if which == "G_ema" else "live",
+            "date": meta["date"],
+            "ganstudio_version": meta["ganstudio_version"],
+            "recipe": r,
+        },
+        metrics=monitor.last_row(run_dir / monitor.METRICS_FILE, meta["step"]),
+    )
+    return export_generator(g, card, out_dir or run_dir)

@@ -1,0 +1,93 @@
+"""Images on the serving side (Pillow + numpy): pixels, grids, strips, GIFs, and the recipe they carry.
+
+Every file written here carries its recipe (model sha256, seed, operation and parameters) as PNG text
+(or a GIF comment) under the key "ganstudio", so any image can be re-created from itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from ganstudio import atomic
+from ganstudio.latent import grid_shape
+
+RECIPE_KEY = "ganstudio"
+PAD = 2  # pixels between tiles, as torchvision's make_grid
+
+
+def to_uint8(x: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
+    """Generator output (n, C, H, W) float in output_range -> (n, H, W, C) uint8, rounded to nearest."""
+    lo, hi = output_range
+    scaled = (x.astype(np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def _as_pil(tile: np.ndarray) -> Image.Image:
+    return Image.fromarray(tile[..., 0] if tile.shape[-1] == 1 else tile)
+
+
+def tile(images: np.ndarray, cols: int | None = None, pad: int = PAD) -> Image.Image:
+    """A grid of (n, H, W, C) uint8 images, rows filled left to right, pad-pixel black borders."""
+    n, h, w, c = images.shape
+    rows, cols = grid_shape(n, cols)
+    canvas = np.zeros((pad + rows * (h + pad), pad + cols * (w + pad), c), dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, col = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[y : y + h, x : x + w] = img
+    return _as_pil(canvas)
+
+
+def rows(image_rows: Sequence[np.ndarray], pad: int = PAD) -> Image.Image:
+    """One strip per row: rows[i] is (k, H, W, C); all rows have the same k."""
+    stacked = np.concatenate(list(image_rows))
+    return tile(stacked, cols=len(image_rows[0]), pad=pad)
+
+
+def single(image: np.ndarray) -> Image.Image:
+    return _as_pil(image)
+
+
+def _png_bytes(img: Image.Image, recipe: dict[str, Any]) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def save_png(img: Image.Image, path: str | Path, recipe: dict[str, Any]) -> Path:
+    return atomic.write_bytes(path, _png_bytes(img, recipe))
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | Path, recipe: dict[str, Any], fps: float = 10) -> Path:
+    """An endlessly looping GIF; its comment holds the recipe."""
+    buf = io.BytesIO()
+    first, *rest = [f.convert("RGB") for f in frames]
+    first.save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=rest,
+        duration=round(1000 / fps),
+        loop=0,
+        comment=json.dumps(recipe, sort_keys=True).encode(),
+    )
+    return atomic.write_bytes(path, buf.getvalue())
+
+
+def read_recipe(path: str | Path) -> dict[str, Any] | None:
+    """The recipe a ganstudio image carries, or None."""
+    with Image.open(path) as im:
+        raw = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
+        if raw is None:
+            raw = im.info.get("comment")
+            raw = raw.decode() if isinstance(raw, bytes) else raw
+    return json.loads(raw) if raw else None

@@ -1,0 +1,186 @@
+"""Generators and discriminators (torch side).
+
+DCGAN (Radford et al.): strided transposed convolutions up, strided convolutions down, BatchNorm, ReLU in G,
+LeakyReLU(0.2) in D, tanh out, N(0, 0.02) init. 28 px starts from a 7x7 map, 32/64/128 px from 4x4; each
+stride-2 layer doubles the size and halves the width. D returns logits: losses apply the sigmoid fused.
+
+The MLP GAN of the MNIST notebook: G nz -> 1200 -> 1200 -> C*H*W (LeakyReLU 0.2, sigmoid out),
+D C*H*W -> 200 -> 200 -> 1, uniform init (+-0.05 in G, +-0.005 in D), biases 0.1.
+
+Generators take z as (B, nz), so the exported graph's only input is the latent batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganstudio.errors import UserError
+
+IMAGE_SIZES = (28, 32, 64, 128)
+
+
+def _base_and_ups(image_size: int) -> tuple[int, int]:
+    """(side of the first feature map, number of stride-2 layers) for a supported image size."""
+    if image_size not in IMAGE_SIZES:
+        raise UserError(f"image size {image_size} is not supported: use one of {IMAGE_SIZES}")
+    base = 7 if image_size == 28 else 4
+    return base, int(math.log2(image_size // base))
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """N(0, 0.02) for (de)convolutions; BatchNorm weight N(1, 0.02), bias 0 (the DCGAN paper's init)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, channels: int = 3):
+        super().__init__()
+        base, ups = _base_and_ups(image_size)
+        width = ngf * 2 ** (ups - 1)
+        layers: list[nn.Module] = [
+            # (B, nz, 1, 1) -> (B, width, base, base)
+            nn.ConvTranspose2d(nz, width, base, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(ups - 1):
+            # (B, w, s, s) -> (B, w/2, 2s, 2s)
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width //= 2
+        # (B, ngf, size/2, size/2) -> (B, channels, size, size) in [-1, 1]
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.nz = nz
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.reshape(-1, self.nz, 1, 1))  # (B, nz) -> (B, C, H, W)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Also the WGAN-GP critic: norm="layer" or "none" (a critic must not use BatchNorm), spectral_norm optional.
+
+    features(x) exposes the last hidden map, for the feature-matching loss.
+    """
+
+    def __init__(
+        self,
+        ndf: int = 64,
+        image_size: int = 64,
+        channels: int = 3,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+    ):
+        super().__init__()
+        if norm not in ("batch", "layer", "none"):
+            raise UserError(f"discriminator norm {norm!r} is not one of batch, layer, none")
+        base, downs = _base_and_ups(image_size)
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+
+        def normalise(ch: int, side: int) -> list[nn.Module]:
+            if norm == "batch":
+                return [nn.BatchNorm2d(ch)]
+            if norm == "layer":
+                return [nn.LayerNorm([ch, side, side])]
+            return []
+
+        side = image_size // 2
+        # (B, C, size, size) -> (B, ndf, size/2, size/2); no norm on the first layer (DCGAN)
+        layers: list[nn.Module] = [sn(nn.Conv2d(channels, ndf, 4, 2, 1, bias=False)), nn.LeakyReLU(0.2, True)]
+        width = ndf
+        for _ in range(downs - 1):
+            side //= 2
+            # (B, w, s, s) -> (B, 2w, s/2, s/2)
+            layers += [sn(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)), *normalise(width * 2, side), nn.LeakyReLU(0.2, True)]
+            width *= 2
+        self.features = nn.Sequential(*layers)
+        # (B, width, base, base) -> (B, 1, 1, 1): one logit per image
+        self.head = sn(nn.Conv2d(width, 1, base, 1, 0, bias=False))
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) -> (logits (B,), features (B, width, base, base))."""
+        f = self.features(x)
+        return self.head(f).flatten(), f
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, nz: int = 100, hidden: int = 1200, image_size: int = 28, channels: int = 1):
+        super().__init__()
+        self.shape = (channels, image_size, image_size)
+        self.net = nn.Sequential(
+            nn.Linear(nz, hidden), nn.LeakyReLU(0.2),  # (B, nz) -> (B, hidden)
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),  # (B, hidden) -> (B, hidden)
+            nn.Linear(hidden, channels * image_size**2), nn.Sigmoid(),  # (B, hidden) -> (B, C*H*W) in [0, 1]
+        )
+        _uniform_init(self, 0.05)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).reshape(-1, *self.shape)  # (B, nz) -> (B, C, H, W)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, hidden: int = 200, image_size: int = 28, channels: int = 1):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Flatten(),  # (B, C, H, W) -> (B, C*H*W)
+            nn.Linear(channels * image_size**2, hidden), nn.LeakyReLU(0.2),  # -> (B, hidden)
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),  # -> (B, hidden)
+        )
+        self.head = nn.Linear(hidden, 1)  # (B, hidden) -> (B, 1)
+        _uniform_init(self, 0.005)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return self.head(f).flatten(), f
+
+
+def _uniform_init(module: nn.Module, bound: float) -> None:
+    """The notebook's init (from Goodfellow's pylearn2): U(-bound, bound) weights, biases 0.1."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.constant_(m.bias, 0.1)
+
+
+GENERATORS = {"dcgan": DCGANGenerator, "mlp": MLPGenerator}
+OUTPUT_RANGE = {"dcgan": (-1.0, 1.0), "mlp": (0.0, 1.0)}
+
+
+def build_generator(architecture: dict[str, Any]) -> nn.Module:
+    """The generator a card's architecture describes: {"name": ..., **constructor arguments}."""
+    kwargs = dict(architecture)
+    return GENERATORS[kwargs.pop("name")](**kwargs)
+
+
+def generator_tensors(g: nn.Module) -> dict[str, np.ndarray]:
+    """The float tensors a generator needs at inference (BatchNorm's step counter is training bookkeeping)."""
+    return {
+        k: v.detach().to("cpu", torch.float32).contiguous().numpy()
+        for k, v in g.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+
+
+def load_generator_tensors(g: nn.Module, tensors: dict[str, np.ndarray], source: str) -> nn.Module:
+    """Strictly load tensors into g: a missing, extra or mis-shaped tensor is refused in one line."""
+    own = {k: v for k, v in g.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise UserError(f"{source}: weights do not fit the architecture (missing {missing}, extra {extra})")
+    for k, v in own.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise UserError(f"{source}: tensor {k} has shape {list(tensors[k].shape)}, the architecture needs {list(v.shape)}")
+    g.load_state_dict({k: torch.from_numpy(np.array(t)) for k, t in tensors.items()}, strict=False)
+    return g

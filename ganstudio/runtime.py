@@ -1,0 +1,120 @@
+"""Generator backends behind one small interface: z (n, nz) float32 -> images (n, H, W, C) uint8.
+
+    onnx   ONNX Runtime on generator.onnx (the default; never imports torch, so the CLI starts fast)
+    torch  the PyTorch module rebuilt from generator.safetensors (for comparison; imports torch lazily)
+
+Both see the same z and turn outputs into pixels through the same function, so one seed gives the same
+image from either (within 1/255).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+
+from ganstudio import catalog, images
+from ganstudio.checkpoint import GRAPH, Card, read_card, sha256_file
+from ganstudio.errors import UserError
+
+Backend = Literal["onnx", "torch"]
+Device = Literal["auto", "cpu", "cuda"]
+CHUNK = 64  # images per forward pass: bounds memory for n up to 1024
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A loaded generator: its card, the sha256 of its weights (its identity), and a forward function."""
+
+    card: Card
+    model: catalog.ModelDir
+    sha256: str
+    backend: str
+    forward: Callable[[np.ndarray], np.ndarray]  # (n, nz) float32 -> (n, C, H, W) float32
+
+    @property
+    def nz(self) -> int:
+        return self.card.nz
+
+    def raw(self, z: np.ndarray) -> np.ndarray:
+        z = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, self.nz)
+        return np.concatenate([self.forward(z[i : i + CHUNK]) for i in range(0, len(z), CHUNK)])
+
+    def images(self, z: np.ndarray) -> np.ndarray:
+        """(n, nz) latent vectors -> (n, H, W, C) uint8 images."""
+        return images.to_uint8(self.raw(z), self.card.output_range)
+
+
+def cuda_driver_present() -> bool:
+    """True when an NVIDIA driver is loaded. Asking ORT for CUDA without one logs a loud error, so we don't."""
+    return os.path.exists("/proc/driver/nvidia/version")
+
+
+def ort_providers(device: Device) -> list[str]:
+    import onnxruntime as ort
+
+    cuda_ok = "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver_present()
+    if device == "cuda" and not cuda_ok:
+        raise UserError("--device cuda: no usable CUDA (no NVIDIA driver, or onnxruntime without CUDA)")
+    if device == "cpu" or not cuda_ok:
+        return ["CPUExecutionProvider"]
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # load CUDA/cuDNN from the nvidia-* wheels, if that is where they are
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+_session_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _ort_session(graph_path: str, mtime: float, device: Device):
+    """One InferenceSession per graph file (and version of it), shared: ORT's run() is thread-safe."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # warnings about unused initialisers etc. are not the user's business
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(graph_path, sess_options=opts, providers=ort_providers(device))
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
+        raise UserError(f"{graph_path}: ONNX Runtime cannot load this graph ({str(e).splitlines()[0]})") from None
+
+
+def _onnx_forward(model: catalog.ModelDir, card: Card, device: Device) -> Callable[[np.ndarray], np.ndarray]:
+    if not model.graph.is_file():
+        raise UserError(f"{model.path}: no {GRAPH}; run `ganstudio export {model.path}` to make it")
+    want = card.files.get(GRAPH)
+    if want is None or sha256_file(model.graph) != want:
+        raise UserError(
+            f"{model.graph}: does not match the weights' card (sha256 differs); "
+            f"re-export with `ganstudio export {model.path}`"
+        )
+    with _session_lock:
+        session = _ort_session(str(model.graph), model.graph.stat().st_mtime, device)
+    input_name = session.get_inputs()[0].name
+
+    def forward(z: np.ndarray) -> np.ndarray:
+        return session.run(None, {input_name: z})[0]
+
+    return forward
+
+
+def load(model: str | os.PathLike | None = None, backend: Backend = "onnx", device: Device = "auto") -> Generator:
+    """Find a model (see ganstudio.catalog) and load it on a backend."""
+    found = catalog.resolve(model)
+    card = read_card(found.weights)
+    sha = sha256_file(found.weights)
+    if backend == "onnx":
+        forward = _onnx_forward(found, card, device)
+    elif backend == "torch":
+        from ganstudio.torch_backend import torch_forward  # the only path from here to torch
+
+        forward = torch_forward(found.weights, device)
+    else:
+        raise UserError(f"unknown backend {backend!r}: use onnx or torch")
+    return Generator(card=card, model=found, sha256=sha, backend=backend, forward=forward)

@@ -1,0 +1,1 @@
+"""The torch side's trainer: recipe -> data -> models -> loop -> checkpoints -> exported generator."""

@@ -1,0 +1,198 @@
+"""The training loop, readable top to bottom: data -> models -> (D step, G step, EMA, monitors)* -> export.
+
+All randomness flows from the recipe's seed through two torch.Generators whose states are checkpointed,
+and each epoch's shuffle is a pure function of (seed, epoch), so a resumed run repeats an uninterrupted one
+exactly (bit for bit on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor, nn
+from torchvision.utils import save_image
+
+from ganstudio import __version__, data
+from ganstudio.checkpoint import Card
+from ganstudio.devices import pick_device
+from ganstudio.errors import UserError
+from ganstudio.export import export_run
+from ganstudio.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from ganstudio.train import monitor, state
+from ganstudio.train.losses import DCGANLoss
+from ganstudio.train.recipe import Recipe
+
+SAMPLES_DIR = "samples"
+FIXED_Z = 64  # images in each timeline grid
+
+
+def build_models(r: Recipe, ds: data.Dataset) -> tuple[nn.Module, nn.Module, dict]:
+    """G, D and the generator's architecture dict (what the card records)."""
+    size, ch = ds.image_size, ds.channels
+    if r.model == "mlp":
+        arch = {"name": "mlp", "nz": r.nz, "hidden": r.ngf, "image_size": size, "channels": ch}
+        return MLPGenerator(r.nz, r.ngf, size, ch), MLPDiscriminator(r.ndf, size, ch), arch
+    arch = {"name": "dcgan", "nz": r.nz, "ngf": r.ngf, "image_size": size, "channels": ch}
+    return DCGANGenerator(r.nz, r.ngf, size, ch), DCGANDiscriminator(r.ndf, size, ch), arch
+
+
+def total_steps(r: Recipe, n_images: int) -> tuple[int, int]:
+    """(total steps, steps per epoch); an epoch is one pass over the data in full batches."""
+    per_epoch = n_images // r.batch_size
+    if per_epoch == 0:
+        raise UserError(f"batch_size {r.batch_size} is larger than the dataset ({n_images} images)")
+    return (r.steps or r.epochs * per_epoch), per_epoch
+
+
+class Batches:
+    """Real batches from a uint8 tensor already on the device; epoch e's order is randperm(seed, e)."""
+
+    def __init__(self, images: Tensor, batch_size: int, seed: int, output_range: tuple[float, float]):
+        self.images, self.batch_size, self.seed = images, batch_size, seed
+        self.per_epoch = len(images) // batch_size
+        lo, hi = output_range
+        self.scale, self.shift = (hi - lo) / 255.0, lo
+        self._epoch, self._perm = -1, None
+
+    def __call__(self, step: int) -> Tensor:
+        epoch, i = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(len(self.images), generator=gen).to(self.images.device)
+            self._epoch = epoch
+        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        return self.images[idx].float().mul_(self.scale).add_(self.shift)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, live: nn.Module, decay: float, step: int) -> None:
+    """EMA of weights; float buffers (BatchNorm statistics) follow the same average, counters are copied.
+
+    The decay warms up as (1+t)/(10+t), so early exports are not dominated by the random initial weights.
+    """
+    decay = min(decay, (1 + step) / (10 + step))
+    e_params, l_params = list(ema.parameters()), list(live.parameters())
+    torch._foreach_lerp_(e_params, l_params, 1.0 - decay)
+    for eb, lb in zip(ema.buffers(), live.buffers()):
+        if eb.dtype.is_floating_point:
+            eb.lerp_(lb, 1.0 - decay)
+        else:
+            eb.copy_(lb)
+
+
+def _grid(g: nn.Module, z: Tensor, output_range: tuple[float, float], path: Path) -> None:
+    from ganstudio import atomic
+
+    was_training = g.training
+    g.eval()
+    with torch.no_grad():
+        x = g(z).float().cpu()
+    g.train(was_training)
+    buf = io.BytesIO()
+    save_image(x, buf, format="png", nrow=8, normalize=True, value_range=output_range)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def train(
+    recipe: Recipe,
+    run_dir: Path,
+    resume: bool = False,
+    console: Console | None = None,
+    tensorboard: bool = True,
+) -> Card:
+    """Train per the recipe into run_dir (resuming from its last checkpoint if asked); export at the end."""
+    console = console or Console(stderr=True)
+    r = recipe
+    device = pick_device(r.device)
+    torch.manual_seed(r.seed)
+
+    ds = data.load(r.dataset, r.data or None)
+    g, d, arch = build_models(r, ds)
+    g, d = g.to(device), d.to(device)
+    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 else None
+    output_range = OUTPUT_RANGE[r.model]
+    opt_g = torch.optim.Adam(g.parameters(), lr=r.lr_g, betas=(r.beta1, r.beta2), foreach=True)
+    opt_d = torch.optim.Adam(d.parameters(), lr=r.lr_d, betas=(r.beta1, r.beta2), foreach=True)
+    loss = DCGANLoss(r.loss, r.label_smoothing)
+
+    noise = torch.Generator(device=device).manual_seed(r.seed)
+    fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
+    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range)
+    steps, per_epoch = total_steps(r, len(ds.images))
+
+    modules = {"G": g, "D": d, **({"G_ema": g_ema} if g_ema is not None else {})}
+    optimizers = {"opt_G": opt_g, "opt_D": opt_d}
+    rngs = {"noise": noise}
+    start, seconds_before = 0, 0.0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        last = state.latest(run_dir)
+        if last is None:
+            raise UserError(f"{run_dir}: no training checkpoint to resume from")
+        meta = state.restore(last, modules, optimizers, rngs)
+        start, seconds_before = meta["step"], meta.get("seconds", 0.0)
+        monitor.truncate_after(run_dir / monitor.METRICS_FILE, start)
+        console.print(f"resuming {run_dir} from step {start:,}")
+    (run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+    watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
+    g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
+    sampler = g_ema if g_ema is not None else g
+
+    def checkpoint(step: int, seconds: float) -> None:
+        meta = {
+            "recipe": r.to_dict(),
+            "architecture": arch,
+            "output_range": list(output_range),
+            "steps_per_epoch": per_epoch,
+            "seconds": seconds,
+            "device": str(device),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "ganstudio_version": __version__,
+        }
+        state.save(run_dir, step, meta, modules, optimizers, rngs, r.keep_checkpoints)
+
+    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[health]}")]
+    t0 = time.perf_counter()
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("train", total=steps, completed=start, health="")
+        for step in range(start, steps):
+            real = batches(step)
+            z = torch.randn(r.batch_size, r.nz, generator=noise, device=device)
+            fake = g(z)
+
+            # Discriminator: real -> 1 (or 1 - smoothing), fake -> 0.
+            opt_d.zero_grad(set_to_none=True)
+            loss_d, m = loss.discriminator(d, real, fake)
+            loss_d.backward()
+            m |= monitor.grad_norms("D", d_layers)
+            opt_d.step()
+
+            # Generator: make D call the same fakes real.
+            opt_g.zero_grad(set_to_none=True)
+            loss_g, m_g = loss.generator(d, fake, real)
+            loss_g.backward()
+            m |= m_g | monitor.grad_norms("G", g_layers)
+            opt_g.step()
+            if g_ema is not None:
+                ema_update(g_ema, g, r.ema_decay, step)
+
+            logged = watch.add(step, m)
+            if logged is not None:
+                progress.update(task, completed=step + 1, health=monitor.summary(logged))
+            if (step + 1) % r.sample_every == 0 or step + 1 == steps:
+                _grid(sampler, fixed_z, output_range, run_dir / SAMPLES_DIR / f"step_{step + 1:07d}.png")
+            if (step + 1) % r.checkpoint_every == 0 or step + 1 == steps:
+                checkpoint(step + 1, seconds_before + time.perf_counter() - t0)
+        progress.update(task, completed=steps)
+    watch.flush(steps - 1)
+    watch.close()
+
+    return export_run(run_dir)

@@ -1,0 +1,104 @@
+"""Training health made visible, cheaply.
+
+Every step's monitors (losses, D(x), D(G(z)), per-layer gradient norms) are added into one tensor on the
+device; only every `log_every` steps is it copied to the host (one sync), averaged, and written to
+metrics.jsonl, TensorBoard and the progress line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The weight of every conv/linear layer, first layer first (its gradient is the one that vanishes)."""
+    return [(n.removesuffix(".weight").removesuffix(".parametrizations.weight.original"), p)
+            for n, p in model.named_parameters() if p.ndim > 1]
+
+
+def grad_norms(prefix: str, layers: list[tuple[str, nn.Parameter]]) -> dict[str, Tensor]:
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in layers]
+    norms = torch._foreach_norm(grads)
+    return {f"grad/{prefix}/{name}": n for (name, _), n in zip(layers, norms)}
+
+
+class Monitor:
+    def __init__(self, run_dir: Path, log_every: int, tensorboard: bool = True):
+        self.path = run_dir / METRICS_FILE
+        self.log_every = log_every
+        self.keys: list[str] | None = None
+        self.sums: Tensor | None = None
+        self.count = 0
+        self.last: dict[str, float] = {}
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def add(self, step: int, metrics: dict[str, Tensor]) -> dict[str, float] | None:
+        """Accumulate one step; every log_every steps return (and write) the interval's averages."""
+        if self.keys is None:
+            self.keys = list(metrics)
+        values = torch.stack([metrics[k].float() for k in self.keys])
+        self.sums = values if self.sums is None else self.sums + values
+        self.count += 1
+        if (step + 1) % self.log_every:
+            return None
+        return self.flush(step)
+
+    def flush(self, step: int) -> dict[str, float] | None:
+        if self.sums is None or not self.count:
+            return None
+        means = (self.sums / self.count).tolist()  # the one host sync per interval
+        row = {k: (v if math.isfinite(v) else str(v)) for k, v in zip(self.keys, means)}
+        self.last = dict(zip(self.keys, means))
+        self.sums, self.count = None, 0
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step + 1, **row}) + "\n")
+        if self.writer is not None:
+            for k, v in self.last.items():
+                self.writer.add_scalar(k, v, step + 1)
+        return self.last
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def truncate_after(path: Path, step: int) -> None:
+    """On resume, drop metric rows logged after the checkpoint we resume from (they will be logged again)."""
+    if not path.is_file():
+        return
+    rows: list[str] = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(r + "\n" for r in rows))
+
+
+def last_row(path: Path, step: int) -> dict[str, float]:
+    """The last logged monitors at or before `step`, without gradient norms (what a card records)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+    rows = [row for row in rows if row["step"] <= step]
+    if not rows:
+        return {}
+    return {k: round(v, 4) for k, v in rows[-1].items() if k != "step" and not k.startswith("grad/") and isinstance(v, float)}
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """The progress line: the numbers the DCGAN blog says to watch."""
+    if not metrics:
+        return ""
+    parts = [
+        f"D {metrics['loss_d_real'] + metrics['loss_d_fake']:.3f}",
+        f"G {metrics['loss_g']:.3f}",
+        f"D(x) {metrics['d_x']:.2f}",
+        f"D(G(z)) {metrics['d_g_z']:.2f}",
+    ]
+    return "  ".join(parts)

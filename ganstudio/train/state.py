@@ -1,0 +1,106 @@
+"""Training-state checkpoints in safetensors: models, optimizers, RNG states, step and recipe. No pickle.
+
+Files are state/step_0001234.safetensors, written atomically; the newest complete one is the resume point,
+so a run killed at any moment (even mid-write) resumes from its last finished checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as st_save
+from torch import nn
+
+from ganstudio import atomic
+from ganstudio.errors import UserError
+
+STATE_DIR = "state"
+_NAME = re.compile(r"^step_(\d{7,})\.safetensors$")
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """Finished checkpoints, oldest first (temp files of an interrupted write are not matched)."""
+    d = run_dir / STATE_DIR
+    found = [p for p in d.glob("step_*.safetensors") if _NAME.match(p.name)] if d.is_dir() else []
+    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+
+
+def latest(run_dir: Path) -> Path | None:
+    found = checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def save(
+    run_dir: Path,
+    step: int,
+    meta: dict[str, Any],
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    rngs: dict[str, torch.Generator],
+    keep: int,
+) -> Path:
+    tensors: dict[str, torch.Tensor] = {}
+    groups: dict[str, Any] = {}
+    for name, m in modules.items():
+        for k, v in m.state_dict().items():
+            tensors[f"{name}/{k}"] = v.detach().cpu().contiguous()
+    for name, opt in optimizers.items():
+        sd = opt.state_dict()
+        for idx, per_param in sd["state"].items():
+            for k, v in per_param.items():
+                tensors[f"{name}/{idx}/{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+        groups[name] = sd["param_groups"]
+    for name, gen in rngs.items():
+        tensors[f"rng/{name}"] = gen.get_state()
+    tensors["rng/torch_global"] = torch.get_rng_state()
+    metadata = {"ganstudio.state": json.dumps({**meta, "step": step, "param_groups": groups})}
+    path = run_dir / STATE_DIR / f"step_{step:07d}.safetensors"
+    atomic.write_bytes(path, st_save(tensors, metadata=metadata))
+    for old in checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Metadata and tensors of a training checkpoint, or one line saying why it cannot be used."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["ganstudio.state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: not a usable ganstudio training checkpoint ({e})") from None
+    return meta, tensors
+
+
+def restore(
+    path: Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    rngs: dict[str, torch.Generator],
+) -> dict[str, Any]:
+    """Load everything save() wrote back into live objects; returns the metadata (with "step")."""
+    meta, tensors = read(path)
+    for name, m in modules.items():
+        prefix = f"{name}/"
+        sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            m.load_state_dict(sd, strict=True)
+        except RuntimeError as e:
+            raise UserError(f"{path}: {name} does not fit this recipe's model ({str(e).splitlines()[0]})") from None
+    for name, opt in optimizers.items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        prefix = f"{name}/"
+        for k, v in tensors.items():
+            if k.startswith(prefix):
+                idx, key = k[len(prefix):].split("/", 1)
+                state.setdefault(int(idx), {})[key] = v
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
+    for name, gen in rngs.items():
+        gen.set_state(tensors[f"rng/{name}"])
+    torch.set_rng_state(tensors["rng/torch_global"])
+    return meta
