@@ -86,7 +86,6 @@ class DCGANDiscriminator(nn.Module):
         if norm not in ("batch", "layer", "none"):
             raise UserError(f"discriminator norm {norm!r} is not one of batch, layer, none")
         base, downs = _base_and_ups(image_size)
-        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
 
         def normalise(ch: int, side: int) -> list[nn.Module]:
             if norm == "batch":
@@ -97,17 +96,19 @@ class DCGANDiscriminator(nn.Module):
 
         side = image_size // 2
         # (B, C, size, size) -> (B, ndf, size/2, size/2); no norm on the first layer (DCGAN)
-        layers: list[nn.Module] = [sn(nn.Conv2d(channels, ndf, 4, 2, 1, bias=False)), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(downs - 1):
             side //= 2
             # (B, w, s, s) -> (B, 2w, s/2, s/2)
-            layers += [sn(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)), *normalise(width * 2, side), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *normalise(width * 2, side), nn.LeakyReLU(0.2, True)]
             width *= 2
         self.features = nn.Sequential(*layers)
         # (B, width, base, base) -> (B, 1, 1, 1): one logit per image
-        self.head = sn(nn.Conv2d(width, 1, base, 1, 0, bias=False))
+        self.head = nn.Conv2d(width, 1, base, 1, 0, bias=False)
         self.apply(dcgan_init)
+        if spectral_norm:
+            _spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) -> (logits (B,), features (B, width, base, base))."""
@@ -131,7 +132,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, hidden: int = 200, image_size: int = 28, channels: int = 1):
+    def __init__(self, hidden: int = 200, image_size: int = 28, channels: int = 1, spectral_norm: bool = False):
         super().__init__()
         self.features = nn.Sequential(
             nn.Flatten(),  # (B, C, H, W) -> (B, C*H*W)
@@ -140,6 +141,8 @@ class MLPDiscriminator(nn.Module):
         )
         self.head = nn.Linear(hidden, 1)  # (B, hidden) -> (B, 1)
         _uniform_init(self, 0.005)
+        if spectral_norm:
+            _spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
@@ -152,6 +155,16 @@ def _uniform_init(module: nn.Module, bound: float) -> None:
         if isinstance(m, nn.Linear):
             nn.init.uniform_(m.weight, -bound, bound)
             nn.init.constant_(m.bias, 0.1)
+
+
+def _spectral_norm(module: nn.Module) -> None:
+    """Divide every conv/linear weight by its largest singular value (Miyato et al.), so each layer is 1-Lipschitz.
+
+    Applied after the init: the parametrization keeps the initialised weight as `.original` and starts its
+    power iteration from it (initialising a wrapped layer would write into the computed W/sigma and be lost).
+    """
+    for m in [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:
+        nn.utils.parametrizations.spectral_norm(m)
 
 
 GENERATORS = {"dcgan": DCGANGenerator, "mlp": MLPGenerator}
