@@ -224,6 +224,7 @@ def train(
     steps: Annotated[Optional[int], typer.Option("--steps", help="Train this many steps (overrides epochs).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Train this many passes over the data.")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Where the dataset's files are (celeba, flowers, folder, ...). Default: $GANSTUDIO_DATA.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value: --set lr_d=4e-4 (repeatable).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its last checkpoint.")] = None,
 ) -> None:
@@ -243,6 +244,7 @@ def train(
     sets += [f"steps={steps}"] if steps is not None else []
     sets += [f"epochs={epochs}"] if epochs is not None else []
     sets += [f"device={device}"] if device is not None else []
+    sets += [f"data={data}"] if data is not None else []
     if resume is not None:
         from ganstudio.train import state
 

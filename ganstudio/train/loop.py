@@ -113,7 +113,7 @@ def train(
     device = pick_device(r.device)
     torch.manual_seed(r.seed)
 
-    ds = data.load(r.dataset, r.data or None)
+    ds = data.load(r.dataset, r.data or None, r.image_size)
     g, d, arch = build_models(r, ds)
     g, d = g.to(device), d.to(device)
     g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 else None

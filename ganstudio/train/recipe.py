@@ -17,7 +17,14 @@ from ganstudio.errors import UserError
 
 RECIPE_DIRS = (Path.cwd() / "train", REPO_ROOT / "train")
 # The recipe `ganstudio train DATASET` uses.
-DEFAULT_RECIPES = {"mnist": "mnist-dcgan"}
+DEFAULT_RECIPES = {
+    "mnist": "mnist-dcgan",
+    "fashion-mnist": "fashion-mnist-dcgan",
+    "celeba": "celeba-dcgan",
+    "flowers": "flowers-dcgan",
+    "emoji": "emoji-dcgan",
+}
+IMAGE_SIZES = (28, 32, 64, 128)  # the sizes models.py builds (kept here so checking a recipe needs no torch)
 MAX_STEPS = 10_000_000
 
 
@@ -26,6 +33,7 @@ class Recipe:
     # what to learn
     dataset: str = "mnist"
     data: str = ""  # local path for datasets that are not shipped (celeba, flowers, folder)
+    image_size: int = 0  # 0 = the dataset's native size (28 for the MNISTs, 64 for photos and emoji)
     # the model
     model: str = "dcgan"  # dcgan (non-saturating or minimax loss) | mlp
     nz: int = 100  # latent size
@@ -73,6 +81,8 @@ class Recipe:
         for k in ("lr_g", "lr_d"):
             if not 0 < getattr(self, k) < 1:
                 raise UserError(f"{k} {getattr(self, k)} is out of range: use 0 < lr < 1")
+        if self.image_size and self.image_size not in IMAGE_SIZES:
+            raise UserError(f"image_size {self.image_size} is not one of {', '.join(map(str, IMAGE_SIZES))} (or 0: the dataset's own)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"device {self.device!r} is not one of auto, cpu, cuda")
         return self
