@@ -1,0 +1,64 @@
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganstudio import atomic, images
+from ganstudio.errors import UserError
+
+
+def test_to_uint8_maps_the_output_range_to_0_255():
+    x = np.array([-1.0, 0.0, 1.0, 2.0, -3.0], dtype=np.float32).reshape(1, 1, 1, 5)
+    got = images.to_uint8(x, (-1.0, 1.0))
+    assert got.shape == (1, 1, 5, 1)
+    assert got.ravel().tolist() == [0, 128, 255, 255, 0]
+    assert images.to_uint8(np.full((1, 3, 2, 2), 0.5, np.float32), (0.0, 1.0)).ravel()[0] == 128
+
+
+def test_tile_layout_and_padding():
+    tiles = np.stack([np.full((4, 5, 3), i, np.uint8) for i in range(1, 7)])
+    grid = images.tile(tiles)
+    assert grid.size == (2 + 3 * 7, 2 + 2 * 6)  # 6 images -> 2 rows x 3 cols, 2-px borders
+    arr = np.asarray(grid)
+    assert arr[2, 2].tolist() == [1, 1, 1]
+    assert arr[2 + 6, 2 + 7 * 2].tolist() == [6, 6, 6]
+    assert arr[0, 0].tolist() == [0, 0, 0]
+
+
+def test_grey_images_stay_grey():
+    assert images.tile(np.zeros((2, 3, 3, 1), np.uint8)).mode == "L"
+
+
+def test_png_and_gif_carry_their_recipe(tmp_path):
+    recipe = {"op": "sample", "seed": 3, "model_sha256": "ab" * 32}
+    img = images.tile(np.zeros((4, 6, 6, 1), np.uint8))
+    images.save_png(img, tmp_path / "a.png", recipe)
+    assert images.read_recipe(tmp_path / "a.png") == recipe
+    other = images.tile(np.full((4, 6, 6, 1), 200, np.uint8))
+    images.save_gif([img, other], tmp_path / "a.gif", recipe, fps=5)
+    assert images.read_recipe(tmp_path / "a.gif") == recipe
+    with Image.open(tmp_path / "a.gif") as g:
+        assert g.n_frames == 2
+    Image.new("L", (2, 2)).save(tmp_path / "plain.png")
+    assert images.read_recipe(tmp_path / "plain.png") is None
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.bin"
+    target.write_bytes(b"old")
+
+    def boom(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        atomic.write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
+
+
+def test_atomic_write_to_unwritable_place_is_a_user_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match="cannot write"):
+        atomic.write_bytes(blocker / "sub" / "x.png", b"")

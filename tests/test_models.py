@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from ganstudio.errors import UserError
+from ganstudio.models import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    build_generator,
+    generator_tensors,
+    load_generator_tensors,
+)
+
+
+@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dcgan_shapes(size, channels):
+    g = DCGANGenerator(nz=16, ngf=8, image_size=size, channels=channels)
+    d = DCGANDiscriminator(ndf=8, image_size=size, channels=channels)
+    x = g(torch.randn(5, 16))
+    assert x.shape == (5, channels, size, size)
+    assert x.min() >= -1 and x.max() <= 1  # tanh
+    logits, features = d(x)
+    assert logits.shape == (5,)
+    assert features.shape[0] == 5 and features.shape[-1] == (7 if size == 28 else 4)
+
+
+def test_dcgan_64_is_the_papers_network():
+    g = DCGANGenerator(nz=100, ngf=64, image_size=64, channels=3)
+    widths = [m.out_channels for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert widths == [512, 256, 128, 64, 3]
+
+
+def test_dcgan_init_is_normal_0_002():
+    torch.manual_seed(0)
+    g = DCGANGenerator(nz=100, ngf=64, image_size=64, channels=3)
+    d = DCGANDiscriminator(ndf=64, image_size=64, channels=3)
+    for model in (g, d):
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.weight.numel() > 10_000:
+                assert abs(m.weight.mean().item()) < 2e-3
+                assert m.weight.std().item() == pytest.approx(0.02, rel=0.05)
+            if isinstance(m, torch.nn.BatchNorm2d):
+                assert m.weight.mean().item() == pytest.approx(1.0, abs=0.01)
+                assert m.bias.abs().max().item() == 0
+
+
+def test_critic_variants_have_no_batchnorm():
+    for norm in ("layer", "none"):
+        d = DCGANDiscriminator(ndf=8, image_size=32, channels=3, norm=norm, spectral_norm=True)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+        assert d(torch.randn(2, 3, 32, 32))[0].shape == (2,)
+    with pytest.raises(UserError):
+        DCGANDiscriminator(norm="group")
+
+
+def test_mlp_gan_is_the_notebooks_network():
+    g, d = MLPGenerator(), MLPDiscriminator()
+    assert [m.out_features for m in g.modules() if isinstance(m, torch.nn.Linear)] == [1200, 1200, 784]
+    assert [m.out_features for m in d.modules() if isinstance(m, torch.nn.Linear)] == [200, 200, 1]
+    x = g(torch.randn(3, 100))
+    assert x.shape == (3, 1, 28, 28) and x.min() >= 0 and x.max() <= 1  # sigmoid
+    for model, bound in ((g, 0.05), (d, 0.005)):
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                assert m.weight.abs().max().item() <= bound
+                assert torch.all(m.bias == 0.1)
+
+
+def test_unsupported_size():
+    with pytest.raises(UserError, match="28, 32, 64, 128"):
+        DCGANGenerator(image_size=48)
+
+
+def test_generator_tensors_round_trip_strictly():
+    arch = {"name": "dcgan", "nz": 8, "ngf": 8, "image_size": 32, "channels": 3}
+    g = build_generator(arch)
+    tensors = generator_tensors(g)
+    assert not any(k.endswith("num_batches_tracked") for k in tensors)
+    h = load_generator_tensors(build_generator(arch), tensors, "x")
+    z = torch.randn(2, 8)
+    assert torch.equal(g.eval()(z), h.eval()(z))
+    missing = dict(tensors)
+    missing.pop("net.0.weight")
+    with pytest.raises(UserError, match="missing"):
+        load_generator_tensors(build_generator(arch), missing, "x")
+    wrong = {**tensors, "net.0.weight": tensors["net.0.weight"][:4]}
+    with pytest.raises(UserError, match="shape"):
+        load_generator_tensors(build_generator(arch), wrong, "x")

@@ -1,0 +1,75 @@
+import os
+
+import numpy as np
+import pytest
+
+from ganstudio import catalog, latent, runtime
+from ganstudio.checkpoint import GRAPH, WEIGHTS
+from ganstudio.errors import UserError
+
+from conftest import SHIPPED
+
+
+@pytest.mark.parametrize("model", ["tiny", "shipped"])
+def test_backends_agree_within_one_level(model, tiny_model):
+    path = tiny_model if model == "tiny" else SHIPPED
+    a = runtime.load(path, backend="onnx")
+    b = runtime.load(path, backend="torch")
+    z = latent.z_batch(11, 70, a.nz)  # 70 > CHUNK: exercises batching
+    ia, ib = a.images(z), b.images(z)
+    assert ia.shape == (70, a.card.image_size, a.card.image_size, a.card.channels)
+    assert np.abs(ia.astype(int) - ib.astype(int)).max() <= 1
+    assert a.sha256 == b.sha256
+
+
+def test_same_seed_same_image(tiny_model):
+    g = runtime.load(tiny_model)
+    z = latent.z_from_seed(5, g.nz)[None]
+    assert np.array_equal(g.images(z), g.images(z))
+    assert not np.array_equal(g.images(z), g.images(latent.z_from_seed(6, g.nz)[None]))
+
+
+def test_one_session_per_graph_is_reused(tiny_model):
+    runtime.load(tiny_model)
+    before = runtime._ort_session.cache_info().hits
+    runtime.load(tiny_model)
+    assert runtime._ort_session.cache_info().hits == before + 1
+
+
+def test_cpu_only_without_a_cuda_driver(monkeypatch):
+    monkeypatch.setattr(runtime, "cuda_driver_present", lambda: False)
+    assert runtime.ort_providers("auto") == ["CPUExecutionProvider"]
+    with pytest.raises(UserError, match="no usable CUDA"):
+        runtime.ort_providers("cuda")
+
+
+def test_graph_that_does_not_match_the_card_is_refused(tiny_copy):
+    data = bytearray((tiny_copy / GRAPH).read_bytes())
+    data[-1] ^= 1
+    (tiny_copy / GRAPH).write_bytes(bytes(data))
+    with pytest.raises(UserError, match="sha256 differs"):
+        runtime.load(tiny_copy)
+
+
+def test_missing_graph_says_how_to_make_it(tiny_copy):
+    (tiny_copy / GRAPH).unlink()
+    with pytest.raises(UserError, match="ganstudio export"):
+        runtime.load(tiny_copy)
+    assert runtime.load(tiny_copy, backend="torch").nz == 8  # torch needs only the weights
+
+
+def test_resolve_names_paths_and_files(tiny_model, monkeypatch, tmp_path):
+    assert catalog.resolve(tiny_model).path == tiny_model.resolve()
+    assert catalog.resolve(tiny_model / WEIGHTS).path == tiny_model.resolve()
+    assert catalog.resolve(None).path == SHIPPED.resolve()  # the default model ships
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_model.parent))
+    assert catalog.resolve("tiny").path == tiny_model.resolve()
+    with pytest.raises(UserError, match="unknown model 'nope'.*mnist-dcgan"):
+        catalog.resolve("nope")
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(UserError, match="not a ganstudio model file"):
+        catalog.resolve(tmp_path / "weights.bin")
+    with pytest.raises(UserError, match="no generator.safetensors"):
+        catalog.resolve(tmp_path)
+    with pytest.raises(UserError, match="no such file"):
+        catalog.resolve(os.path.join(str(tmp_path), "missing"))
