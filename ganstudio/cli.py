@@ -122,7 +122,7 @@ def sample(
 
     * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
     """
-    from ganstudio import images, render
+    from ganstudio import images, latent, render
 
     gen = _load(model, backend, device)
     if not dim:
@@ -136,8 +136,8 @@ def sample(
         raise UserError(f"--out {folder}: with --dim, --out is a directory for the frames")
     written = []
     for row, d in zip(r.frames, dim):
-        for i, (frame, value) in enumerate(zip(row, [lo + (hi - lo) * k / (steps - 1) for k in range(steps)])):
-            recipe = {**r.recipe, "frame": {"dim": d, "index": i, "value": round(value, 6)}}
+        for i, (frame, value) in enumerate(zip(row, latent.sweep_values(lo, hi, steps))):
+            recipe = {**r.recipe, "frame": {"dim": d, "index": i, "value": round(float(value), 6)}}
             written.append(images.save_png(images.single(frame), folder / f"dim{d:03d}_{i:03d}.png", recipe))
     typer.echo(f"wrote {len(written)} frames to {folder}/")
     _done(_write(r, folder / "strip.png", gif, fps))

@@ -73,6 +73,11 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "lerp") 
     raise UserError(f"unknown interpolation {method!r}: use lerp or slerp")
 
 
+def sweep_values(lo: float, hi: float, steps: int) -> np.ndarray:
+    """The values a swept dimension takes, ends included (float32, as they enter z)."""
+    return np.linspace(lo, hi, steps, dtype=np.float32)
+
+
 def sweep(base: np.ndarray, dim: int, values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Copies of base in which only dimension `dim` moves, taking each of `values`; shape (len(values), nz)."""
     nz = base.shape[-1]

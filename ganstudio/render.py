@@ -63,7 +63,7 @@ def sweep(
         if not 0 <= d < gen.nz:
             raise UserError(f"--dim {d} is out of range: this generator has dimensions 0..{gen.nz - 1}")
     base = latent.truncate(latent.z_from_seed(seed, gen.nz), psi)
-    values = np.linspace(lo, hi, steps)
+    values = latent.sweep_values(lo, hi, steps)
     z = np.concatenate([latent.sweep(base, d, values) for d in dims])
     pixels = gen.images(z)
     frames = pixels.reshape(len(dims), steps, *pixels.shape[1:])
