@@ -87,7 +87,8 @@ def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
     """Zalando's 70,000 28x28 clothing images (train + test), labels 0-9, from Debian's package or --data."""
     base = _base(path)
     folders = [base / sub for sub in ("", "fashion-mnist", "FashionMNIST/raw")] if base else []
-    folders += [] if path else [FASHION_MNIST_DIR]
+    if not path:
+        folders.append(FASHION_MNIST_DIR)
     files = next((f for f in map(_idx_files, folders) if f), None)
     if files is None:
         where = Path(path).expanduser() if path else FASHION_MNIST_DIR
@@ -96,17 +97,20 @@ def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
             "(or pass --data DIR holding its IDX files)"
         )
     labels = np.concatenate([read_idx(files[f"{s}-labels-idx1-ubyte"]) for s in ("train", "t10k")]).astype(np.int64)
-
     image_files = [files["train-images-idx3-ubyte"], files["t10k-images-idx3-ubyte"]]
 
     def build() -> np.ndarray:
-        x = np.concatenate([read_idx(f) for f in image_files])[:, None]
+        parts = [read_idx(f) for f in image_files]
+        for f, part in zip(image_files, parts):
+            if part.shape[1:] != (28, 28):
+                raise UserError(f"{f}: holds arrays of shape {part.shape[1:]}, not 28x28 images")
+        x = np.concatenate(parts)[:, None]
         return x if size == 28 else imagefolder.resize_all(x, size)
 
     # 28px parses in 0.4 s; other sizes take seconds of resizing, so they are cached like decoded folders
     x = build() if size == 28 else datacache.cached("fashion-mnist", size, image_files[0].parent, image_files, build, console)
-    if x.shape[1:] != (1, size, size) or len(x) != len(labels):
-        raise UserError(f"fashion-mnist in {image_files[0].parent}: {len(x):,} images of {x.shape[1:]} but {len(labels):,} labels")
+    if len(x) != len(labels):
+        raise UserError(f"fashion-mnist in {image_files[0].parent}: {len(x):,} images but {len(labels):,} labels")
     return Dataset("fashion-mnist", x, labels)
 
 
@@ -127,22 +131,22 @@ def _emoji(path: str | None, size: int, console: Console) -> Dataset:
 
 def _celeba(path: str | None, size: int, console: Console) -> Dataset:
     """CelebA's aligned faces (178x218 JPEGs): the centre 178x178 square, resized to the training size."""
-    what = "CelebA's img_align_celeba/*.jpg (torchvision's celeba/img_align_celeba/ works too)"
-    folder, files = _image_folder("celeba", path, ("celeba/img_align_celeba", "img_align_celeba", ""), imagefolder.JPEG, what)
+    what, also = "CelebA's img_align_celeba/*.jpg", "torchvision's celeba/img_align_celeba/ works too"
+    folder, files = _image_folder("celeba", path, ("celeba/img_align_celeba", "img_align_celeba", ""), imagefolder.JPEG, what, also)
     return _decoded("celeba", folder, files, size, console)
 
 
 def _flowers(path: str | None, size: int, console: Console) -> Dataset:
     """Oxford Flowers 102 (8,189 JPEGs of varied shapes): the centre square, resized to the training size."""
-    what = "Oxford Flowers 102's jpg/image_*.jpg (torchvision's flowers-102/jpg/ works too)"
-    folder, files = _image_folder("flowers", path, ("flowers-102/jpg", "jpg", ""), imagefolder.JPEG, what)
+    what, also = "Oxford Flowers 102's jpg/image_*.jpg", "torchvision's flowers-102/jpg/ works too"
+    folder, files = _image_folder("flowers", path, ("flowers-102/jpg", "jpg", ""), imagefolder.JPEG, what, also)
     return _decoded("flowers", folder, files, size, console)
 
 
 def _folder(path: str | None, size: int, console: Console) -> Dataset:
     """Any folder of images (searched recursively): the centre square of each, resized, RGB."""
-    what = f"image files ({', '.join(e[1:] for e in imagefolder.EXTENSIONS)}; sub-folders are searched)"
-    folder, files = _image_folder("folder", path, ("",), imagefolder.EXTENSIONS, what, recursive=True, use_env=False)
+    what, also = "image files", f"{', '.join(e[1:] for e in imagefolder.EXTENSIONS)}; sub-folders are searched"
+    folder, files = _image_folder("folder", path, ("",), imagefolder.EXTENSIONS, what, also, recursive=True, use_env=False)
     return _decoded("folder", folder, files, size, console)
 
 
@@ -158,21 +162,23 @@ def _image_folder(
     subdirs: Sequence[str],
     extensions: Sequence[str],
     what: str,
+    also: str = "",
     recursive: bool = False,
     use_env: bool = True,
 ) -> tuple[Path, list[Path]]:
     """The first of base/subdir that holds images, and its images; else one line saying what to put where."""
     base = _base(path, use_env)
+    also = f" ({also})" if also else ""
     if base is None:
-        env = " (or set GANSTUDIO_DATA)" if use_env else ""
-        raise UserError(f"{name} is not shipped: pass --data DIR holding {what}{env}")
+        env = ", or set GANSTUDIO_DATA" if use_env else ""
+        raise UserError(f"{name} is not shipped: pass --data DIR holding {what}{also}{env}")
     if not base.is_dir():
-        raise UserError(f"{name}: {base} is not a folder: pass --data DIR holding {what}")
+        raise UserError(f"{name}: {base} is not a folder: pass --data DIR holding {what}{also}")
     for sub in subdirs:
         folder = base / sub
         if folder.is_dir() and (files := imagefolder.list_images(folder, extensions, recursive)):
             return folder, files
-    raise UserError(f"{name}: no images under {base}: put {what} there, or pass --data DIR")
+    raise UserError(f"{name}: no images under {base}: put {what} there{also}, or pass --data DIR")
 
 
 def _decoded(name: str, folder: Path, files: list[Path], size: int, console: Console) -> Dataset:
