@@ -19,13 +19,22 @@ RECIPE_DIRS = (Path.cwd() / "train", REPO_ROOT / "train")
 # The recipe `ganstudio train DATASET` uses.
 DEFAULT_RECIPES = {
     "mnist": "mnist-dcgan",
-    "fashion-mnist": "fashion-mnist-dcgan",
+    "fashion-mnist": "fashion-mnist-wgangp",  # the issue's choice; fashion-mnist-dcgan is there by name
     "celeba": "celeba-dcgan",
     "flowers": "flowers-dcgan",
     "emoji": "emoji-dcgan",
 }
 IMAGE_SIZES = (28, 32, 64, 128)  # the sizes models.py builds (kept here so checking a recipe needs no torch)
 MAX_STEPS = 10_000_000
+MODELS = ("dcgan", "wgan-gp", "mlp")
+# What a recipe gets from naming its model, unless it sets the key itself: `make` and `load` put these under
+# the recipe's own values. WGAN-GP follows Gulrajani et al. (2017), Algorithm 1.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "wgan-gp": {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5},
+}
+# critic_norm = "auto" means: BatchNorm in the DCGAN D, LayerNorm in the WGAN-GP critic (the penalty is
+# per sample, so a critic must not mix samples through batch statistics), none in the notebook's MLP D.
+AUTO_NORM = {"dcgan": "batch", "wgan-gp": "layer", "mlp": "none"}
 
 
 @dataclass(frozen=True)
@@ -35,19 +44,37 @@ class Recipe:
     data: str = ""  # local path for datasets that are not shipped (celeba, flowers, folder)
     image_size: int = 0  # 0 = the dataset's native size (28 for the MNISTs, 64 for photos and emoji)
     # the model
-    model: str = "dcgan"  # dcgan (non-saturating or minimax loss) | mlp
+    model: str = "dcgan"  # dcgan | wgan-gp (DCGAN G, critic without BatchNorm) | mlp (the MNIST notebook's)
     nz: int = 100  # latent size
-    ngf: int = 64  # generator width at its last hidden layer
-    ndf: int = 64  # discriminator width at its first layer
-    # the optimisation (DCGAN paper: Adam 2e-4, beta1 0.5, batch 64)
-    loss: str = "nonsaturating"  # nonsaturating | minimax (generator objective)
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    label_smoothing: float = 0.0  # one-sided: real labels become 1 - this (0.1 -> 0.9)
+    ngf: int = 64  # generator width at its last hidden layer (mlp: G's hidden width, notebook 1200)
+    ndf: int = 64  # discriminator width at its first layer (mlp: D's hidden width, notebook 200)
+    critic_norm: str = "auto"  # D's normalisation: auto (see AUTO_NORM) | batch | layer | none
+    spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al.)
+    # the objective
+    loss: str = "nonsaturating"  # dcgan/mlp generator objective: nonsaturating | minimax
+    label_smoothing: float = 0.0  # one-sided: real labels become 1 - this (0.1 -> 0.9); dcgan/mlp
+    n_critic: int = 1  # D steps per G step, each on its own real batch and fresh fakes (wgan-gp: 5)
+    gp_weight: float = 10.0  # wgan-gp: lambda of the gradient penalty on random real/fake interpolates
+    feature_matching: float = 0.0  # weight of |mean f(real) - mean f(fake)|^2 (D's last hidden features) in G's loss
+    feature_matching_ramp: int = 0  # steps over which that weight ramps up from 0: the adversarial term leads early
+    feature_matching_only: bool = False  # G trains on feature matching alone (Salimans et al.) instead of adding it
+    instance_noise: float = 0.0  # sigma of Gaussian noise on every D input (real and fake) at step 0; 0 = off
+    instance_noise_steps: int = 0  # steps over which that sigma decays linearly to 0
     ema_decay: float = 0.999  # EMA of G's weights (0 turns it off); the EMA generator is what gets exported
+    # the optimisation (DCGAN paper: Adam 2e-4, beta1 0.5, batch 64)
+    optimizer: str = "adam"  # adam | sgd (with momentum, as the MNIST notebook)
+    batch_size: int = 64
+    lr_g: float = 2e-4  # two time-scales (TTUR): a faster D, e.g. lr_d 4e-4, lr_g 1e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5  # adam
+    beta2: float = 0.999  # adam
+    momentum: float = 0.5  # sgd: momentum at step 0 ...
+    momentum_final: float = 0.7  # sgd: ... reached linearly at momentum_ramp_steps (notebook: 0.5 -> 0.7 over 250)
+    momentum_ramp_steps: int = 250
+    lr_decay: float = 1.0  # both lrs at step t are max(lr / lr_decay**t, lr_min) (notebook: 1.000004); 1 = constant
+    lr_min: float = 0.0  # the floor of that decay (notebook: 1e-6)
+    weight_decay: float = 0.0  # L2 penalty on both networks' weights (not biases or norm gains)
+    amp: bool = True  # bf16 autocast of forward passes on CUDA (no-op on CPU); the gradient penalty stays fp32
     # how long, and how often to look
     epochs: int = 20
     steps: int = 0  # if > 0, overrides epochs
@@ -59,12 +86,25 @@ class Recipe:
     # where
     device: str = "auto"  # auto | cpu | cuda
 
+    @property
+    def d_norm(self) -> str:
+        """critic_norm with auto resolved for this model."""
+        return AUTO_NORM[self.model] if self.critic_norm == "auto" else self.critic_norm
+
+    def changed(self, *keys: str) -> list[str]:
+        """Those of keys whose value differs from the code default."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return [k for k in keys if getattr(self, k) != defaults[k]]
+
     def check(self) -> "Recipe":
         """Every rule about combinations, in one place."""
-        if self.model not in ("dcgan", "mlp"):
-            raise UserError(f"model {self.model!r} is not one of dcgan, mlp")
+        if self.model not in MODELS:
+            raise UserError(f"model {self.model!r} is not one of {', '.join(MODELS)}")
         if self.loss not in ("nonsaturating", "minimax"):
             raise UserError(f"loss {self.loss!r} is not one of nonsaturating, minimax")
+        self._check_model()
+        self._check_tricks()
+        self._check_optimizer()
         if not 0 <= self.steps <= MAX_STEPS:
             raise UserError(f"steps {self.steps} is out of range: use 1..{MAX_STEPS:,} (or 0 to use epochs)")
         if self.steps == 0 and not 1 <= self.epochs <= 100_000:
@@ -86,6 +126,58 @@ class Recipe:
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"device {self.device!r} is not one of auto, cpu, cuda")
         return self
+
+    def _check_model(self) -> None:
+        if self.critic_norm not in ("auto", "batch", "layer", "none"):
+            raise UserError(f"critic_norm {self.critic_norm!r} is not one of auto, batch, layer, none")
+        if not 1 <= self.n_critic <= 100:
+            raise UserError(f"n_critic {self.n_critic} is out of range: use 1..100")
+        if self.model == "wgan-gp":
+            if self.d_norm == "batch":
+                raise UserError("a WGAN-GP critic must not use BatchNorm (the penalty is per sample): critic_norm layer or none")
+            if bad := self.changed("loss", "label_smoothing"):
+                raise UserError(f"{', '.join(bad)}: for dcgan and mlp only (a WGAN-GP critic has no labels; its G maximises the score)")
+            if not 0 < self.gp_weight <= 1000:
+                raise UserError(f"gp_weight {self.gp_weight} is out of range: use 0 < x <= 1000 (the paper's is 10)")
+        elif self.changed("gp_weight"):
+            raise UserError("gp_weight applies to model wgan-gp only")
+        if self.model == "mlp" and self.d_norm != "none":
+            raise UserError("the MLP discriminator has no normalisation layers: leave critic_norm auto (or none)")
+
+    def _check_tricks(self) -> None:
+        if not 0 <= self.feature_matching <= 1000:
+            raise UserError(f"feature_matching {self.feature_matching} is out of range: use 0..1000 (0 = off)")
+        if self.feature_matching == 0 and (bad := self.changed("feature_matching_ramp", "feature_matching_only")):
+            raise UserError(f"{', '.join(bad)}: only with feature_matching > 0 (its weight)")
+        if self.feature_matching_only and self.feature_matching_ramp:
+            raise UserError("feature_matching_only leaves no adversarial term to lead early: drop feature_matching_ramp")
+        if self.feature_matching_ramp < 0 or self.instance_noise_steps < 0:
+            raise UserError("feature_matching_ramp and instance_noise_steps must be >= 0")
+        if not 0 <= self.instance_noise <= 2:
+            raise UserError(f"instance_noise {self.instance_noise} is out of range: use 0..2 (images span 1 or 2)")
+        if (self.instance_noise > 0) != (self.instance_noise_steps > 0):
+            raise UserError("instance_noise (sigma at step 0) and instance_noise_steps (its decay) go together: set both or neither")
+
+    def _check_optimizer(self) -> None:
+        if self.optimizer not in ("adam", "sgd"):
+            raise UserError(f"optimizer {self.optimizer!r} is not one of adam, sgd")
+        if self.optimizer == "adam" and (bad := self.changed("momentum", "momentum_final", "momentum_ramp_steps")):
+            raise UserError(f"{', '.join(bad)}: for optimizer sgd only")
+        if self.optimizer == "sgd" and self.model == "wgan-gp":
+            raise UserError("model wgan-gp trains with adam (beta1 0, beta2 0.9): drop optimizer sgd")
+        if self.optimizer == "sgd" and (bad := self.changed("beta1", "beta2")):
+            raise UserError(f"{', '.join(bad)}: for optimizer adam only")
+        for k in ("beta1", "beta2", "momentum", "momentum_final", "weight_decay"):
+            if not 0 <= getattr(self, k) < 1:
+                raise UserError(f"{k} {getattr(self, k)} is out of range: use 0 <= x < 1")
+        if self.momentum_ramp_steps < 0:
+            raise UserError("momentum_ramp_steps must be >= 0")
+        if not 1 <= self.lr_decay <= 1.01:
+            raise UserError(f"lr_decay {self.lr_decay} is out of range: use 1 (constant) .. 1.01 (a per-step factor)")
+        if not 0 <= self.lr_min < min(self.lr_g, self.lr_d):
+            raise UserError(f"lr_min {self.lr_min} must be >= 0 and below lr_g and lr_d")
+        if self.lr_decay == 1 and self.lr_min:
+            raise UserError("lr_min is the floor of the lr decay: it needs lr_decay > 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -141,18 +233,29 @@ def load(spec: str, overrides: list[str] | None = None) -> Recipe:
         raise UserError(f"recipe for {spec!r} not found in {', '.join(map(str, RECIPE_DIRS))}")
     else:
         values = {"dataset": spec}  # a dataset without a recipe file trains on the defaults
-    return with_overrides(Recipe(**{k: coerce(k, v) for k, v in values.items()}), overrides or [])
+    return make(**{**values, **parse_overrides(overrides or [])})
 
 
-def with_overrides(base: Recipe, overrides: list[str]) -> Recipe:
-    """base with `key=value` strings applied (from --set, --steps, ...), then checked."""
-    values = base.to_dict()
+def make(**values: Any) -> Recipe:
+    """Code defaults <- the model's defaults (MODEL_DEFAULTS) <- values, checked: how a partial recipe becomes whole."""
+    values = {k: coerce(k, v) for k, v in values.items()}
+    return Recipe(**{**MODEL_DEFAULTS.get(values.get("model", Recipe.model), {}), **values}).check()
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`key=value` strings (from --set, --steps, ...) as typed values."""
+    values: dict[str, Any] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--set {item!r}: expected key=value")
         values[key.strip()] = coerce(key.strip(), value.strip())
-    return Recipe(**values).check()
+    return values
+
+
+def with_overrides(base: Recipe, overrides: list[str]) -> Recipe:
+    """A whole recipe (e.g. a resumed run's) with `key=value` strings applied, then checked."""
+    return Recipe(**{**base.to_dict(), **parse_overrides(overrides)}).check()
 
 
 def from_dict(values: dict[str, Any]) -> Recipe:
