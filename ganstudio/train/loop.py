@@ -1,4 +1,4 @@
-"""The training loop, readable top to bottom: data -> models -> (D step, G step, EMA, monitors)* -> export.
+"""The training loop, readable top to bottom: data -> models -> (n_critic D steps, G step, EMA, monitors)* -> export.
 
 All randomness flows from the recipe's seed through two torch.Generators whose states are checkpointed,
 and each epoch's shuffle is a pure function of (seed, epoch), so a resumed run repeats an uninterrupted one
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import io
 import time
 from pathlib import Path
@@ -26,8 +27,10 @@ from ganstudio.errors import UserError
 from ganstudio.export import export_run
 from ganstudio.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganstudio.train import monitor, state
-from ganstudio.train.losses import DCGANLoss
+from ganstudio.train.losses import build_loss
+from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
+from ganstudio.train.tricks import InstanceNoise
 
 SAMPLES_DIR = "samples"
 FIXED_Z = 64  # images in each timeline grid
@@ -38,16 +41,17 @@ def build_models(r: Recipe, ds: data.Dataset) -> tuple[nn.Module, nn.Module, dic
     size, ch = ds.image_size, ds.channels
     if r.model == "mlp":
         arch = {"name": "mlp", "nz": r.nz, "hidden": r.ngf, "image_size": size, "channels": ch}
-        return MLPGenerator(r.nz, r.ngf, size, ch), MLPDiscriminator(r.ndf, size, ch), arch
+        return MLPGenerator(r.nz, r.ngf, size, ch), MLPDiscriminator(r.ndf, size, ch, r.spectral_norm), arch
+    # dcgan and wgan-gp share the DCGAN generator (export and serving see "dcgan"); their D differs in its norm
     arch = {"name": "dcgan", "nz": r.nz, "ngf": r.ngf, "image_size": size, "channels": ch}
-    return DCGANGenerator(r.nz, r.ngf, size, ch), DCGANDiscriminator(r.ndf, size, ch), arch
+    return DCGANGenerator(r.nz, r.ngf, size, ch), DCGANDiscriminator(r.ndf, size, ch, r.d_norm, r.spectral_norm), arch
 
 
 def total_steps(r: Recipe, n_images: int) -> tuple[int, int]:
-    """(total steps, steps per epoch); an epoch is one pass over the data in full batches."""
-    per_epoch = n_images // r.batch_size
+    """(total steps, steps per epoch); an epoch is one pass over the data in full batches, n_critic a step."""
+    per_epoch = n_images // (r.batch_size * r.n_critic)
     if per_epoch == 0:
-        raise UserError(f"batch_size {r.batch_size} is larger than the dataset ({n_images} images)")
+        raise UserError(f"batch_size {r.batch_size} x n_critic {r.n_critic} is larger than the dataset ({n_images} images)")
     return (r.steps or r.epochs * per_epoch), per_epoch
 
 
@@ -117,12 +121,14 @@ def train(
     g, d, arch = build_models(r, ds)
     g, d = g.to(device), d.to(device)
     g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 else None
-    output_range = OUTPUT_RANGE[r.model]
-    opt_g = torch.optim.Adam(g.parameters(), lr=r.lr_g, betas=(r.beta1, r.beta2), foreach=True)
-    opt_d = torch.optim.Adam(d.parameters(), lr=r.lr_d, betas=(r.beta1, r.beta2), foreach=True)
-    loss = DCGANLoss(r.loss, r.label_smoothing)
+    output_range = OUTPUT_RANGE[arch["name"]]
+    opt_g, opt_d = build_optimizers(r, g, d)
+    # bf16 forward passes on CUDA (the gradient penalty opts out to fp32 inside the loss); off on CPU
+    amp = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=r.amp and device.type == "cuda")
 
     noise = torch.Generator(device=device).manual_seed(r.seed)
+    loss = build_loss(r, noise)
+    instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise)
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
     batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range)
     steps, per_epoch = total_steps(r, len(ds.images))
@@ -164,20 +170,25 @@ def train(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("train", total=steps, completed=start, health="")
         for step in range(start, steps):
-            real = batches(step)
-            z = torch.randn(r.batch_size, r.nz, generator=noise, device=device)
-            fake = g(z)
+            schedule(r, step, opt_g, opt_d)  # lr decay, momentum ramp: a pure function of the step
 
-            # Discriminator: real -> 1 (or 1 - smoothing), fake -> 0.
-            opt_d.zero_grad(set_to_none=True)
-            loss_d, m = loss.discriminator(d, real, fake)
-            loss_d.backward()
+            # Discriminator (critic): n_critic steps, each on its own real batch and fresh fakes; with
+            # instance noise both are blurred by the same decaying sigma.
+            for k in range(r.n_critic):
+                z = torch.randn(r.batch_size, r.nz, generator=noise, device=device)
+                opt_d.zero_grad(set_to_none=True)
+                with amp():
+                    real = instance_noise(batches(step * r.n_critic + k), step)
+                    fake = instance_noise(g(z), step)
+                    loss_d, m = loss.discriminator(d, real, fake)
+                loss_d.backward()
+                opt_d.step()
             m |= monitor.grad_norms("D", d_layers)
-            opt_d.step()
 
-            # Generator: make D call the same fakes real.
+            # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
-            loss_g, m_g = loss.generator(d, fake, real)
+            with amp():
+                loss_g, m_g = loss.generator(d, fake, real, step)
             loss_g.backward()
             m |= m_g | monitor.grad_norms("G", g_layers)
             opt_g.step()

@@ -4,15 +4,32 @@ DCGANLoss is binary cross-entropy on logits (the sigmoid is fused into the loss:
 Sigmoid+BCELoss kernels). The generator objective is
   nonsaturating  -log D(G(z))      strong gradients while D still wins (Goodfellow et al.; the default)
   minimax        log(1 - D(G(z)))  the original game; its gradient vanishes when D is confident
+WGANGPLoss is the Wasserstein critic with a gradient penalty (Gulrajani et al. 2017).
+FeatureMatching adds (or substitutes) a feature-statistics term to any of them on the generator side.
+
+Every loss has discriminator(d, real, fake) and generator(d, fake, real, step); `d(x)` returns
+(scores (B,), features). Metrics are detached device tensors: the Monitor syncs them once per interval.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganstudio.train.recipe import Recipe
+
 Metrics = dict[str, Tensor]
+Critic = nn.Module | Callable[[Tensor], tuple[Tensor, Tensor]]  # x -> (scores (B,), features)
+
+
+class Loss(Protocol):
+    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]: ...
+
+    def generator(self, d: Critic, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]: ...
 
 
 class DCGANLoss:
@@ -33,10 +50,100 @@ class DCGANLoss:
         }
         return loss_real + loss_fake, metrics
 
-    def generator(self, d: nn.Module, fake: Tensor, real: Tensor) -> tuple[Tensor, Metrics]:
+    def generator(self, d: Critic, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]:
         logits, _ = d(fake)
         if self.generator_loss == "nonsaturating":
             loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         else:  # minimax: minimise log(1 - D(G(z))) = -BCE(logits, 0)
             loss = -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
         return loss, {"loss_g": loss.detach()}
+
+
+def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, noise: torch.Generator) -> tuple[Tensor, Tensor]:
+    """(E[(|grad_x D(x)| - 1)^2], E|grad_x D(x)|) over x = random interpolates of real and fake (fake detached).
+
+    Always fp32 with autocast off: in bf16 the squared gradient norms lose most of their digits and the
+    double backward can overflow to NaN. The interpolation weights come from the loop's seeded generator.
+    """
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=noise, device=real.device)
+    with torch.autocast(real.device.type, enabled=False):
+        x = torch.lerp(real.detach().float(), fake.detach().float(), eps).requires_grad_(True)
+        scores, _ = d(x)
+        (grad,) = torch.autograd.grad(scores.float().sum(), x, create_graph=True)
+        norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)
+        return (norms - 1).square().mean(), norms.detach().mean()
+
+
+class WGANGPLoss:
+    """The critic maximises E D(real) - E D(fake) (the Wasserstein estimate) under a soft 1-Lipschitz penalty."""
+
+    def __init__(self, gp_weight: float, noise: torch.Generator):
+        self.gp_weight, self.noise = gp_weight, noise
+
+    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
+        real_scores, _ = d(real)
+        fake_scores, _ = d(fake.detach())
+        wasserstein = real_scores.float().mean() - fake_scores.float().mean()
+        penalty, grad_norm = gradient_penalty(d, real, fake, self.noise)
+        loss = -wasserstein + self.gp_weight * penalty
+        metrics = {
+            "loss_d": loss.detach(),
+            "wasserstein": wasserstein.detach(),
+            "gp": penalty.detach(),  # unweighted: reads the same whatever gp_weight is
+            "grad_norm_interp": grad_norm,  # E|grad D| on the interpolates: near 1 when the penalty holds
+        }
+        return loss, metrics
+
+    def generator(self, d: Critic, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]:
+        scores, _ = d(fake)
+        loss = -scores.float().mean()
+        return loss, {"loss_g": loss.detach()}
+
+
+def feature_distance(d: Critic, fake: Tensor, real: Tensor) -> Tensor:
+    """Mean squared difference between the batch-mean D features of real and fake (Salimans et al. 2016).
+
+    A mean rather than a sum over features, so a weight means the same at any D width. Real features are a
+    fixed target: no graph is kept for them.
+    """
+    with torch.no_grad():
+        _, real_features = d(real)
+    _, fake_features = d(fake)
+    return (fake_features.float().mean(0) - real_features.float().mean(0)).square().mean()
+
+
+class FeatureMatching:
+    """G's loss = adversarial + w(step) * feature distance, w ramping linearly from 0 to `weight` over `ramp` steps.
+
+    The ramp lets the adversarial term dominate early, as the DCGAN blog found necessary (feature matching
+    alone let D reach zero loss at once). `only=True` drops the adversarial term, as Salimans et al. did.
+    The discriminator step is the wrapped loss's own.
+    """
+
+    def __init__(self, adversarial: Loss, weight: float, ramp: int = 0, only: bool = False):
+        self.adversarial, self.weight, self.ramp, self.only = adversarial, weight, ramp, only
+
+    def weight_at(self, step: int) -> float:
+        return self.weight * min(1.0, step / self.ramp) if self.ramp else self.weight
+
+    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
+        return self.adversarial.discriminator(d, real, fake)
+
+    def generator(self, d: nn.Module, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]:
+        fake_out = d(fake)  # one D forward on the fakes serves both terms
+        d_once = lambda x: fake_out if x is fake else d(x)  # noqa: E731
+        distance = feature_distance(d_once, fake, real)
+        term = self.weight_at(step) * distance
+        if self.only:
+            return term, {"loss_g": term.detach(), "feature_distance": distance.detach()}
+        adversarial, metrics = self.adversarial.generator(d_once, fake, real, step)
+        loss = adversarial + term
+        return loss, {"loss_g": loss.detach(), "loss_g_adv": metrics["loss_g"], "feature_distance": distance.detach()}
+
+
+def build_loss(r: Recipe, noise: torch.Generator) -> Loss:
+    """The recipe's objective; `noise` is the loop's seeded generator (the penalty's interpolation weights)."""
+    adversarial: Loss = WGANGPLoss(r.gp_weight, noise) if r.model == "wgan-gp" else DCGANLoss(r.loss, r.label_smoothing)
+    if r.feature_matching > 0:
+        return FeatureMatching(adversarial, r.feature_matching, r.feature_matching_ramp, r.feature_matching_only)
+    return adversarial

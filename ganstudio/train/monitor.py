@@ -95,6 +95,8 @@ def summary(metrics: dict[str, Any]) -> str:
     """The progress line: the numbers the DCGAN blog says to watch."""
     if not metrics:
         return ""
+    if "wasserstein" in metrics:  # WGAN-GP: the critic's distance estimate and how well the penalty holds
+        return f"W {metrics['wasserstein']:.3f}  GP {metrics['gp']:.3f}  G {metrics['loss_g']:.3f}"
     parts = [
         f"D {metrics['loss_d_real'] + metrics['loss_d_fake']:.3f}",
         f"G {metrics['loss_g']:.3f}",
