@@ -19,6 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no calls home
+# Gradio's queue rebuilds a pandas summary of its last 10,000 events after every event (for a monitoring page
+# we do not serve): keep one record and never summarise, or each request costs more the longer the server runs.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 
 import gradio as gr  # noqa: E402
 
@@ -45,8 +49,8 @@ unedited one exactly. *Reset edits* goes back to the seed.
 CSS = """
 .pixels img { image-rendering: pixelated; object-fit: contain !important; width: 100%; height: 100%; }
 #current img { max-height: 420px; }
-.dims { max-height: 540px; overflow-y: auto; padding-right: 6px; }
-.dims > .form { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); }
+.dims { display: block !important; max-height: 540px; overflow-y: auto; padding-right: 6px; }
+.dims > .form { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); flex-shrink: 0 !important; }
 #title h2 { margin: 0; } #title p { margin: 0; opacity: 0.7; }
 """
 
@@ -140,7 +144,7 @@ def build(studio: Studio) -> gr.Blocks:
                             sweep_hi = gr.Slider(-LATENT_LIMIT, LATENT_LIMIT, value=3.0, step=0.1, label="To")
                             sweep_fps = gr.Slider(*FPS_RANGE, value=5.0, step=0.5, label="GIF fps")
                         sweep_btn = gr.Button("Sweep this dimension", variant="primary")
-                        sweep_strip = gr.Image(label="Sweep strip", type="filepath", interactive=False, buttons=BUTTONS, elem_id="sweep-strip", elem_classes="pixels")
+                        sweep_strip = gr.Image(label="Sweep strip", type="filepath", interactive=False, buttons=BUTTONS, height=150, elem_id="sweep-strip", elem_classes="pixels")
                         sweep_gif = gr.Image(label="Sweep GIF", type="filepath", interactive=False, buttons=BUTTONS, height=200, elem_classes="pixels")
 
                     with gr.Tab("Directions"):
@@ -166,7 +170,7 @@ def build(studio: Studio) -> gr.Blocks:
                             method = gr.Radio(["lerp", "slerp"], value="slerp", label="Path", info="slerp keeps |z| typical")
                             interp_fps = gr.Slider(*FPS_RANGE, value=10.0, step=0.5, label="GIF fps")
                         interp_btn = gr.Button("Interpolate", variant="primary")
-                        interp_strip = gr.Image(label="Interpolation strip", type="filepath", interactive=False, buttons=BUTTONS, elem_classes="pixels")
+                        interp_strip = gr.Image(label="Interpolation strip", type="filepath", interactive=False, buttons=BUTTONS, height=150, elem_classes="pixels")
                         interp_gif = gr.Image(label="Interpolation GIF", type="filepath", interactive=False, buttons=BUTTONS, height=240, elem_classes="pixels")
 
                     with gr.Tab("Random walk"):

@@ -1,0 +1,92 @@
+"""The studio in a real browser: Debian's chromium driven by Playwright, against a server started here on
+127.0.0.1 with the shipped checkpoint. Skipped, with the reason, when chromium or Playwright is missing."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from ganstudio import catalog
+
+SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Playwright's own browser downloads are not used: Debian's build, and nothing fetched from the network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
+    pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
+    pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
+]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from ganstudio.app import start
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo, url = start(str(SHIPPED), host="127.0.0.1", port=port, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        outside: list[str] = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+        page.goto(server)
+        yield page, outside
+        browser.close()
+
+
+def test_slider_sweep_and_screenshot(page, tmp_path: Path):
+    page, outside = page
+    current = page.locator("#current img")
+    expect(current).to_be_visible()
+    first = current.get_attribute("src")
+
+    page.locator("button.thumbnail-item").nth(3).click()  # pick seed 3 from the grid
+    expect(current).not_to_have_attribute("src", first)
+    expect(page.locator("#current-info")).to_contain_text("seed 3")
+    picked = current.get_attribute("src")
+
+    page.get_by_role("tab", name="Dimensions").click()
+    slider = page.locator(".dims input[type=range]").first  # the strongest dimension
+    slider.focus()
+    slider.press("End")  # as a person drags it to the top: the image re-renders live
+    expect(current).not_to_have_attribute("src", picked)
+    expect(page.locator("#current-info")).to_contain_text("=+4.00")
+
+    page.get_by_role("button", name="Sweep this dimension").click()
+    strip = page.locator("#sweep-strip img")
+    expect(strip).to_be_visible()
+    assert strip.evaluate("img => img.naturalWidth") > 5 * strip.evaluate("img => img.naturalHeight")  # a strip of frames
+
+    page.screenshot(path=tmp_path / "studio.png", full_page=True)
+    assert (tmp_path / "studio.png").stat().st_size > 10_000
+    assert not page.locator(".toast-body").is_visible()  # no error message anywhere
+    assert outside == []  # the page fetched nothing but the local server
+
+    search = page.get_by_label("Find dimensions")  # a mistake shows as a one-line message; the page keeps working
+    search.fill("3; 7")
+    search.press("Enter")
+    expect(page.locator(".toast-body")).to_contain_text("dimension filter '3;'")
+    search.fill("10-13")
+    search.press("Enter")
+    expect(page.locator(".dims input[type=range]:visible")).to_have_count(4)
