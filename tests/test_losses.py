@@ -183,3 +183,25 @@ def test_each_objective_is_reachable_from_a_recipe():
     assert isinstance(fm, FeatureMatching) and isinstance(fm.adversarial, WGANGPLoss)
     assert (fm.weight, fm.ramp, fm.only) == (0.5, 200, False)
     assert isinstance(build_loss(recipe.make(model="mlp"), noise), DCGANLoss)
+
+
+def test_a_whole_wgan_gp_step_runs_under_bf16_autocast():
+    """What the loop does on CUDA (where amp is on), done on the CPU: no dtype clash, everything finite."""
+    from ganstudio.train.tricks import InstanceNoise
+
+    torch.manual_seed(0)
+    g, d = DCGANGenerator(nz=8, ngf=8, image_size=28, channels=1), DCGANDiscriminator(ndf=8, image_size=28, channels=1, norm="layer")
+    noise = torch.Generator().manual_seed(0)
+    loss = build_loss(recipe.make(model="wgan-gp", feature_matching=1.0, feature_matching_ramp=10), noise)
+    blur = InstanceNoise(0.2, 10, noise)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fake = blur(g(torch.randn(8, 8)), 5)
+        assert fake.dtype == torch.bfloat16
+        loss_d, m_d = loss.discriminator(d, blur(images(0, 8, (1, 28, 28)).tanh(), 5), fake)
+    loss_d.backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss_g, m_g = loss.generator(d, fake, images(0, 8, (1, 28, 28)).tanh(), 5)
+    loss_g.backward()
+    assert all(torch.isfinite(v) for v in (*m_d.values(), *m_g.values()))
+    assert m_d["gp"].dtype == torch.float32 and loss_d.dtype == torch.float32 and loss_g.dtype == torch.float32
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in g.parameters())
