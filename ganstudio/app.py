@@ -49,6 +49,11 @@ unedited one exactly. *Reset edits* goes back to the seed.
 CSS = """
 .pixels img { image-rendering: pixelated; object-fit: contain !important; width: 100%; height: 100%; }
 #current img { max-height: 420px; }
+.pixels .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important;
+  grid-template-rows: none !important; grid-auto-rows: auto !important; gap: 6px !important; }
+.pixels .gallery-item { height: auto !important; }
+.pixels .grid-wrap { min-height: 0 !important; }
+.pixels .caption-label { opacity: 0; font-size: 11px; } .pixels .thumbnail-item:hover .caption-label { opacity: 1; }
 .dims { display: block !important; max-height: 540px; overflow-y: auto; padding-right: 6px; }
 .dims > .form { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); flex-shrink: 0 !important; }
 #title h2 { margin: 0; } #title p { margin: 0; opacity: 0.7; }
@@ -102,9 +107,8 @@ def build(studio: Studio) -> gr.Blocks:
             model = gr.Dropdown(studio.models.choices(), value=studio.models.default, label="Model (newest first)", scale=4)
             refresh = gr.Button("↻ Rescan", scale=0, min_width=90, size="sm")
             psi = gr.Slider(*PSI_RANGE, value=1.0, step=0.05, label="Truncation ψ", info="< 1: more typical images, less variety", scale=2)
-        with gr.Accordion("How to explore · model card", open=False):
+        with gr.Accordion("How to explore", open=True):
             gr.Markdown(HOW_TO)
-            card = gr.Markdown()
 
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
@@ -114,6 +118,8 @@ def build(studio: Studio) -> gr.Blocks:
                 with gr.Row():
                     current_seed = gr.Number(label="Current seed (Enter to jump)", precision=0, minimum=0, maximum=latent.MAX_SEED, scale=3)
                     reset = gr.Button("Reset edits", scale=1, min_width=100)
+                with gr.Accordion("Model card", open=True):
+                    card = gr.Markdown(elem_id="card")
 
             with gr.Column(scale=3):
                 with gr.Tabs():
@@ -121,9 +127,10 @@ def build(studio: Studio) -> gr.Blocks:
                         with gr.Row():
                             seed = gr.Number(0, label="First seed", precision=0, minimum=0, maximum=latent.MAX_SEED - MAX_N, scale=2)
                             dice = gr.Button("⚄ Random", scale=1, min_width=100)
-                            n = gr.Slider(1, MAX_N, value=16, step=1, precision=0, label="Images (n)", scale=3)
+                            n = gr.Slider(1, MAX_N, value=32, step=1, precision=0, label="Images (n)", scale=3)
                             sample_btn = gr.Button("Sample", variant="primary", scale=1, min_width=100)
-                        gallery = gr.Gallery(label="Click an image to make it the current one", columns=8, height="auto",
+                        gr.Markdown("Seeds *first seed* … *first seed + n − 1*. **Click an image to make it the current one.**")
+                        gallery = gr.Gallery(show_label=False, columns=8, height="auto",
                                              allow_preview=False, object_fit="contain", elem_classes="pixels", buttons=[])
                         grid_file = gr.DownloadButton("⬇ Grid PNG (with recipe)", size="sm", elem_id="grid-png")
 
