@@ -345,14 +345,16 @@ class Studio:
         s.view = [int(d) for d in an.effects.order]
 
     def edited(self, s: Session) -> edits.Edited:
+        """The session's vector. Works on copies: a tab's slider events may run concurrently and edit s."""
         gen, an = self.generator(s.model), self.analysis(s.model)
-        z = latent.truncate(latent.z_from_seed(s.seed, gen.nz), s.psi)
-        for d, value in s.edits.items():
+        seed, psi, dims, amounts = s.seed, s.psi, dict(s.edits), {m: list(a) for m, a in s.amounts.items()}
+        z = latent.truncate(latent.z_from_seed(seed, gen.nz), psi)
+        for d, value in dims.items():
             z[d] = value
-        for m, amounts in s.amounts.items():
-            if any(amounts):
-                z = z + np.asarray(amounts, dtype=np.float32) @ an.directions[m].vectors
-        return edits.Edited(s.seed, s.psi, z.astype(np.float32), dict(s.edits), {m: list(a) for m, a in s.amounts.items()})
+        for m, a in amounts.items():
+            if any(a):
+                z = z + np.asarray(a, dtype=np.float32) @ an.directions[m].vectors
+        return edits.Edited(seed, psi, z.astype(np.float32), dims, amounts)
 
     def _edited_in(self, session: Session | None, model: str) -> edits.Edited | None:
         """The tab's vector when it is edited (and on this model); None means: use the seed, as the CLI does."""
@@ -366,15 +368,15 @@ class Studio:
         gen = self.generator(s.model)
         v = self.edited(s)
         if v.is_seed:
-            return self.out.png(render.sample(gen, s.seed, 1, s.psi), f"seed{s.seed}"), f"**seed {s.seed}** · ψ {s.psi:g} · unedited"
-        parts = [f"**seed {s.seed}** · ψ {s.psi:g}"]
-        if s.edits:
-            parts.append("dims " + ", ".join(f"{d}={x:+.2f}" for d, x in sorted(s.edits.items())))
-        for m, amounts in s.amounts.items():
+            return self.out.png(render.sample(gen, v.seed, 1, v.psi), f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
+        parts = [f"**seed {v.seed}** · ψ {v.psi:g}"]
+        if v.edits:
+            parts.append("dims " + ", ".join(f"{d}={x:+.2f}" for d, x in sorted(v.edits.items())))
+        for m, amounts in v.directions.items():
             moved = [f"{j + 1}:{a:+.1f}" for j, a in enumerate(amounts) if a]
             if moved:
                 parts.append(f"{METHOD_TITLES[m]} " + ", ".join(moved))
-        return self.out.png(edits.still(gen, v), f"seed{s.seed}-edited"), " · ".join(parts)
+        return self.out.png(edits.still(gen, v), f"seed{v.seed}-edited"), " · ".join(parts)
 
     def set_seed(self, s: Session, seed: int) -> None:
         s.seed = as_int("seed", seed, 0, latent.MAX_SEED)
@@ -389,9 +391,10 @@ class Studio:
 
     def set_dim(self, s: Session, slot: int, value: float) -> int:
         """Slider `slot` moved: write the value (clamped) into the dimension it shows; returns that dimension."""
-        if not 0 <= slot < len(s.view):
+        view = s.view  # a search may replace it meanwhile
+        if not 0 <= slot < len(view):
             raise UserError(f"slider {slot} shows no dimension")
-        dim = s.view[slot]
+        dim = view[slot]
         s.edits[dim] = float(np.clip(as_float(f"dimension {dim}", value, -1e6, 1e6), -LATENT_LIMIT, LATENT_LIMIT))
         return dim
 
@@ -424,7 +427,7 @@ class Studio:
         """The first `count` dimensions of the view, with the value each holds in the current vector."""
         gen, fx = self.generator(s.model), self.analysis(s.model).effects
         z = latent.truncate(latent.z_from_seed(s.seed, gen.nz), s.psi)
-        for d, value in s.edits.items():
+        for d, value in dict(s.edits).items():
             z[d] = value
         clipped = np.clip(z, -LATENT_LIMIT, LATENT_LIMIT)
         return [Slot(d, round(float(clipped[d]), 2), fx.rank_of(d), float(fx.scores[d])) for d in s.view[:count]]

@@ -137,6 +137,22 @@ def test_a_session_picks_edits_and_resets(studio, key):
     assert images.read_recipe(studio.current(s)[0])["op"] == "sample"
 
 
+def test_a_sessions_concurrent_slider_events_do_not_trip_over_each_other(studio, key):
+    """Gradio may run one tab's slider events at the same time; each must see a consistent vector."""
+    s = studio.new_session(key, seed=3)
+
+    def drag(slot: int) -> None:
+        for i in range(15):
+            studio.set_dim(s, slot, i / 10)
+            studio.set_amount(s, "ganspace", slot % 8, i / 5)
+            studio.current(s)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(drag, range(8)))
+    assert s.edits == {s.view[slot]: 1.4 for slot in range(8)}
+    assert images.read_recipe(studio.current(s)[0])["vector"]["edits"] == {str(d): 1.4 for d in sorted(s.edits)}
+
+
 def test_operations_start_from_the_edited_vector_and_say_so(studio, key, tmp_path):
     s = studio.new_session(key, seed=7)
     studio.set_dim(s, 1, 2.5)
