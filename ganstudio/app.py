@@ -23,6 +23,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 # we do not serve): keep one record and never summarise, or each request costs more the longer the server runs.
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
+# Gradio switches matplotlib (when installed) to "agg" around every call; naming it here spares the first
+# request the half second matplotlib otherwise spends importing pyplot to resolve its default backend.
+os.environ.setdefault("MPLBACKEND", "agg")
 
 import gradio as gr  # noqa: E402
 
@@ -339,11 +342,23 @@ def build(studio: Studio) -> gr.Blocks:
     return demo
 
 
+def _warm(studio: Studio) -> None:
+    """Load what the first request would otherwise wait for: the default model's ORT session, and matplotlib,
+    which Gradio imports on its first call when it is installed (the train extra brings it)."""
+    studio.generator(studio.models.default)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+
+
 def start(
     model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, quiet: bool = False
 ) -> tuple[gr.Blocks, str]:
     """Build and launch without blocking; returns (app, local URL). Warms the default model in the background."""
     studio = Studio(model)
+    loading = threading.Thread(target=_warm, args=(studio,), daemon=True)
+    loading.start()  # while the page is built
     demo = build(studio)
     demo.queue(default_concurrency_limit=8, max_size=64)
     _, url, share_url = demo.launch(
@@ -351,8 +366,8 @@ def start(
         ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
         theme=THEME, css=CSS,
     )
-    # After the server is up, so the first request is not kept waiting: the ORT session, then the analysis.
-    threading.Thread(target=studio.analysis, args=(studio.models.default,), daemon=True).start()
+    # Dimension effects and directions (about a second of CPU) once serving, so they delay no first request.
+    threading.Thread(target=lambda: (loading.join(), studio.analysis(studio.models.default)), daemon=True).start()
     if not quiet:
         print(f"ganstudio studio: {url}  (model {studio.models.default}; Ctrl+C to stop)", flush=True)
         if share_url:
