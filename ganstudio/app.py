@@ -361,11 +361,14 @@ def start(
     loading.start()  # while the page is built
     demo = build(studio)
     demo.queue(default_concurrency_limit=8, max_size=64)
-    _, url, share_url = demo.launch(
-        server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
-        ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
-        theme=THEME, css=CSS,
-    )
+    try:
+        _, url, share_url = demo.launch(
+            server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
+            ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
+            theme=THEME, css=CSS,
+        )
+    except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
+        raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None
     # Dimension effects and directions (about a second of CPU) once serving, so they delay no first request.
     threading.Thread(target=lambda: (loading.join(), studio.analysis(studio.models.default)), daemon=True).start()
     if not quiet:

@@ -363,6 +363,14 @@ def test_start_prints_the_url(capsys):
         demo.close()
 
 
+def test_a_port_in_use_is_one_line(server):
+    from ganstudio.app import start
+
+    port = int(server.rstrip("/").rsplit(":", 1)[1])
+    with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port} .*pick another --port"):
+        start(str(SHIPPED), port=port, quiet=True)
+
+
 def test_recipes_are_json_in_the_png(studio, key):
     raw = images.Image.open(studio.sample(key, 1, 2, 1.0)).text[images.RECIPE_KEY]
     assert json.loads(raw)["model_sha256"] == runtime.load(SHIPPED).sha256
