@@ -14,6 +14,8 @@ import functools
 import logging
 import os
 import random
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -379,8 +381,9 @@ def start(
 
 
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """`ganstudio serve`: serve until interrupted."""
+    """`ganstudio serve`: serve until Ctrl+C or SIGTERM, then close the server and remove the temporary files."""
     demo, _ = start(model, host, port, share)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop: exit cleanly, as Ctrl+C does
     try:
         demo.block_thread()
     finally:

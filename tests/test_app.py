@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -337,7 +338,10 @@ def test_api_bad_values_give_a_message_and_the_server_keeps_serving(client, key)
 
 
 def test_concurrent_clients_each_get_their_own_correct_image(server, key, studio):
+    """Eight clients at once on one shared generator (one ORT session per model, loaded once)."""
     from gradio_client import Client
+
+    assert studio.generator(key) is studio.generator(key)
 
     def one(seed: int) -> bytes:
         return Path(Client(server, verbose=False).predict(model=key, seed=seed, n=4, psi=1.0, api_name="/sample")).read_bytes()
@@ -347,20 +351,27 @@ def test_concurrent_clients_each_get_their_own_correct_image(server, key, studio
     assert got == [Path(studio.sample(key, seed, 4, 1.0)).read_bytes() for seed in range(100, 108)]
 
 
-def test_start_prints_the_url(capsys):
-    from ganstudio.app import start
+def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp_path):
+    """The real command in its own process: ready within the budget, then SIGTERM leaves no temporary files."""
+    from gradio_client import Client
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # where the studio's own temporary folder goes
     t0 = time.monotonic()
-    demo, url = start(str(SHIPPED), port=port)
+    proc = subprocess.Popen([sys.executable, "-m", "ganstudio", "serve", "--model", str(SHIPPED), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        assert url == f"http://127.0.0.1:{port}/"
-        assert f"ganstudio studio: {url}" in capsys.readouterr().out
-        assert time.monotonic() - t0 < 30
+        line = proc.stdout.readline()
+        assert line.startswith(f"ganstudio studio: http://127.0.0.1:{port}/"), line + proc.stderr.read()
+        grid = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(seed=0, n=1, psi=1.0, api_name="/sample")
+        assert Path(grid).is_file() and time.monotonic() - t0 < 60
+        assert list(tmp_path.glob("ganstudio-studio-*"))
     finally:
-        demo.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert not list(tmp_path.glob("ganstudio-studio-*"))
 
 
 def test_a_port_in_use_is_one_line(server):
