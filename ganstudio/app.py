@@ -11,6 +11,7 @@ Inference goes through ONNX Runtime (ganstudio.runtime); nothing here imports to
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import random
@@ -349,7 +350,7 @@ def _warm(studio: Studio) -> None:
     which Gradio imports on its first call when it is installed (the train extra brings it)."""
     studio.generator(studio.models.default)
     try:
-        import matplotlib  # noqa: F401
+        importlib.import_module("matplotlib")
     except ImportError:
         pass
 

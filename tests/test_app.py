@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from ganstudio import catalog, cli, images, latent, runtime
 from ganstudio.errors import UserError
-from ganstudio.studio import LATENT_LIMIT, MAX_N, MAX_STEPS, Models, Outputs, Session, Studio, parse_dims
+from ganstudio.studio import LATENT_LIMIT, MAX_N, MAX_STEPS, Models, Outputs, Studio, parse_dims
 
 SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas deprecations inside gradio
