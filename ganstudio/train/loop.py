@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 from torchvision.utils import save_image
 
-from ganstudio import __version__, data
+from ganstudio import __version__, atomic, data
 from ganstudio.checkpoint import Card
 from ganstudio.devices import pick_device
 from ganstudio.errors import UserError
@@ -92,8 +92,6 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float, step: int) -> None
 
 
 def _grid(g: nn.Module, z: Tensor, output_range: tuple[float, float], path: Path) -> None:
-    from ganstudio import atomic
-
     was_training = g.training
     g.eval()
     with torch.no_grad():

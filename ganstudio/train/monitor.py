@@ -14,14 +14,23 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 METRICS_FILE = "metrics.jsonl"
 
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """The weight of every conv/linear layer, first layer first (its gradient is the one that vanishes)."""
-    return [(n.removesuffix(".weight").removesuffix(".parametrizations.weight.original"), p)
-            for n, p in model.named_parameters() if p.ndim > 1]
+    """The weight of every conv/linear layer, first layer first (its gradient is the one that vanishes).
+
+    Picked by module type, so norm layers' gains are not mistaken for layers; under spectral norm the
+    trained tensor is the parametrization's `original`.
+    """
+    layers = []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            layers.append((name, w))
+    return layers
 
 
 def grad_norms(prefix: str, layers: list[tuple[str, nn.Parameter]]) -> dict[str, Tensor]:
