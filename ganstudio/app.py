@@ -60,7 +60,7 @@ CSS = """
 .pixels .gallery-item { height: auto !important; }
 .pixels .grid-wrap { min-height: 0 !important; }
 .pixels .caption-label { opacity: 0; font-size: 11px; } .pixels .thumbnail-item:hover .caption-label { opacity: 1; }
-.dims { display: block !important; max-height: 540px; overflow-y: auto; padding-right: 6px; }
+.dims { display: block !important; max-height: 430px; overflow-y: auto; padding-right: 6px; }
 .dims > .form { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); flex-shrink: 0 !important; }
 #title h2 { margin: 0; } #title p { margin: 0; opacity: 0.7; }
 """
@@ -151,14 +151,19 @@ def build(studio: Studio) -> gr.Blocks:
                         gr.Markdown("**Sweep one dimension** of the current image from *from* to *to* "
                                     "(unedited: the strip `ganstudio sample --seed S --dim D --steps N` writes).")
                         with gr.Row():
-                            sweep_dim = gr.Number(0, label="Dimension", precision=0, minimum=0, maximum=nz_max - 1, min_width=90)
-                            sweep_steps = gr.Slider(2, MAX_STEPS, value=10, step=1, precision=0, label="Steps")
-                            sweep_lo = gr.Slider(-LATENT_LIMIT, LATENT_LIMIT, value=-3.0, step=0.1, label="From")
-                            sweep_hi = gr.Slider(-LATENT_LIMIT, LATENT_LIMIT, value=3.0, step=0.1, label="To")
-                            sweep_fps = gr.Slider(*FPS_RANGE, value=5.0, step=0.5, label="GIF fps")
-                        sweep_btn = gr.Button("Sweep this dimension", variant="primary")
-                        sweep_strip = gr.Image(label="Sweep strip", type="filepath", interactive=False, buttons=BUTTONS, height=150, elem_id="sweep-strip", elem_classes="pixels")
-                        sweep_gif = gr.Image(label="Sweep GIF", type="filepath", interactive=False, buttons=BUTTONS, height=200, elem_classes="pixels")
+                            with gr.Column(scale=3):
+                                with gr.Row():
+                                    sweep_dim = gr.Number(0, label="Dimension", precision=0, minimum=0, maximum=nz_max - 1, min_width=90)
+                                    sweep_steps = gr.Slider(2, MAX_STEPS, value=10, step=1, precision=0, label="Steps", min_width=120)
+                                    sweep_fps = gr.Slider(*FPS_RANGE, value=5.0, step=0.5, label="GIF fps", min_width=150)
+                                with gr.Row():
+                                    sweep_lo = gr.Slider(-LATENT_LIMIT, LATENT_LIMIT, value=-3.0, step=0.1, label="From")
+                                    sweep_hi = gr.Slider(-LATENT_LIMIT, LATENT_LIMIT, value=3.0, step=0.1, label="To")
+                                sweep_btn = gr.Button("Sweep this dimension", variant="primary")
+                            sweep_gif = gr.Image(label="Sweep GIF", type="filepath", interactive=False, buttons=BUTTONS, height=230,
+                                                 elem_classes="pixels", scale=1, min_width=160)
+                        sweep_strip = gr.Image(label="Sweep strip", show_label=False, type="filepath", interactive=False, buttons=BUTTONS, height=110,
+                                               elem_id="sweep-strip", elem_classes="pixels")
 
                     with gr.Tab("Directions"):
                         gr.Markdown("Each slider moves the current image along one direction in latent space (unit vector; "
