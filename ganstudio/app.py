@@ -388,8 +388,8 @@ def start(
 
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
     """`ganstudio serve`: serve until Ctrl+C or SIGTERM, then close the server and remove the temporary files."""
-    demo, _ = start(model, host, port, share)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop: exit cleanly, as Ctrl+C does
+    demo, _ = start(model, host, port, share)
     try:
         demo.block_thread()
     finally:
