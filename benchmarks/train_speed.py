@@ -1,0 +1,106 @@
+"""Training speed: `ganstudio train` against a pytorch/examples-style DCGAN script, in the same run.
+
+Both train the same DCGAN (batch 64, Adam 2e-4) on the same data for the same number of steps, one after the
+other, twice (best of two, so a load spike on a shared machine hurts neither side more). Reported per size:
+
+  - training img/s of each (the training loop, the baseline's per-epoch PIL decoding included) and the ratio;
+  - the machine's fp32 matmul GFLOP/s measured now, and the fraction of it ganstudio's step reaches
+    (the step's FLOPs are counted by torch.utils.flop_counter on one real step).
+
+Targets on a 2-core CPU: ratio >= 1.3x at 28 px and at 64 px; >= 70% of the matmul rate at 64 px.
+
+    python benchmarks/train_speed.py [--sizes 28 64] [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SETUPS = {28: ("mnist", "mnist"), 64: ("emoji", "emoji")}  # size -> (ganstudio dataset, baseline --data)
+
+
+def baseline(data: str, steps: int) -> float:
+    """img/s of the example-style script."""
+    out = subprocess.run([sys.executable, str(HERE / "example_style_dcgan.py"), "--data", data, "--steps", str(steps)],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["steps"] * r["batch_size"] / r["seconds"]
+
+
+def ganstudio(dataset: str, size: int, steps: int) -> float:
+    """img/s of `ganstudio train` (the card's training seconds: the loop, after the one-time decode)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "ganstudio", "train", dataset, "--steps", str(steps), "--out", f"{tmp}/run",
+               "--set", f"image_size={size}", "--set", "ngf=64", "--set", "ndf=64", "--set", "nz=100",
+               "--set", "batch_size=64", "--set", "label_smoothing=0", "--set", "log_every=20",
+               "--set", f"sample_every={steps}", "--set", f"checkpoint_every={steps}", "--device", "cpu"]
+        subprocess.run(cmd, check=True, capture_output=True)
+        card = json.loads(Path(f"{tmp}/run/card.json").read_text())
+    return steps * 64 / card["training"]["seconds"]
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
+    """The machine's fp32 matrix-multiply rate, best over ~`seconds` of (n x n) @ (n x n)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b)
+        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def step_gflop(size: int, channels: int) -> float:
+    """FLOPs of one DCGAN training step (G forward, D on real and fake, both backward passes), in GFLOP."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+
+    g, d = DCGANGenerator(100, 64, size, channels), DCGANDiscriminator(64, size, channels)
+    real = torch.randn(64, channels, size, size)
+    with FlopCounterMode(display=False) as counter:
+        fake = g(torch.randn(64, 100))
+        lr, _ = d(real)
+        lf, _ = d(fake.detach())
+        (F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr)) + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))).backward()
+        lg, _ = d(fake)
+        F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg)).backward()
+    return counter.get_total_flops() / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[28, 64], choices=sorted(SETUPS))
+    ap.add_argument("--steps", type=int, default=60)
+    args = ap.parse_args()
+
+    import torch
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch 64, {args.steps} steps, best of 2\n")
+    peak = matmul_gflops()
+    print(f"fp32 matmul: {peak:.1f} GFLOP/s\n")
+    print(f"{'size':>5}  {'example-style':>14}  {'ganstudio':>10}  {'ratio':>6}  {'GFLOP/step':>10}  {'of matmul':>9}")
+    for size in args.sizes:
+        dataset, data = SETUPS[size]
+        base = max(baseline(data, args.steps) for _ in range(2))
+        ours = max(ganstudio(dataset, size, args.steps) for _ in range(2))
+        flops = step_gflop(size, 1 if size == 28 else 3)
+        frac = flops * ours / 64 / peak
+        print(f"{size:>4}px  {base:>10.1f} img/s  {ours:>6.1f} img/s  {ours / base:>5.2f}x  {flops:>10.2f}  {frac:>8.0%}")
+    print("\ntargets: ratio >= 1.3x at each size; >= 70% of the matmul rate at 64 px")
+
+
+if __name__ == "__main__":
+    main()
