@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ganstudio import atomic, catalog, directions, edits, effects, images, latent, render, runtime
-from ganstudio.checkpoint import load_weights, read_card
+from ganstudio.checkpoint import WEIGHTS, load_weights, read_card
 from ganstudio.errors import UserError
 
 # The app's limits (tighter than the CLI's: one server, many people).
@@ -105,8 +105,9 @@ def _analysis(path: str, mtime: float) -> Analysis:
 class Models:
     """The generators the picker offers: catalog.available() (newest first) plus the one asked for by name.
 
-    A client names a model by its key (its directory name, or its path when two share a name); only
-    models listed here can be loaded, so the API cannot be pointed at arbitrary files on the server.
+    A client names a model by its key: its directory name, as `--model NAME` does (when a checkpoint and a run
+    share a name, the name is the checkpoint's, as for the CLI, and the run's key is its path). Only models
+    listed here can be loaded, so the API cannot be pointed at arbitrary files on the server.
     """
 
     def __init__(self, preferred: str | None = None):
@@ -121,8 +122,16 @@ class Models:
         if self._preferred is not None and self._preferred not in found:
             found.insert(0, self._preferred)
         names = [m.name for m in found]
+
+        def key(m: catalog.ModelDir) -> str:
+            """Its name when that is unambiguous or names it for the CLI too (checkpoints before runs), else its path."""
+            if names.count(m.name) == 1:
+                return m.name
+            first = next(r / m.name for r in catalog.checkpoint_roots() + catalog.run_roots() if (r / m.name / WEIGHTS).is_file())
+            return m.name if first.resolve() == m.path else str(m.path)
+
         with self._lock:
-            self._by_key = {(m.name if names.count(m.name) == 1 else str(m.path)): m for m in found}
+            self._by_key = {key(m): m for m in found}
             self.default = next(k for k, m in self._by_key.items() if self._preferred in (None, m))
 
     def get(self, key: str) -> catalog.ModelDir:

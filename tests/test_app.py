@@ -188,6 +188,16 @@ def test_switching_model_keeps_the_seed(tmp_path, monkeypatch):
         studio.snapshot("other", 0)
 
 
+def test_a_name_means_what_it_means_to_the_cli_when_a_run_shares_it(tmp_path, monkeypatch):
+    """`ganstudio train mnist --out runs/mnist-dcgan` next to the shipped checkpoints/mnist-dcgan."""
+    run = tmp_path / "runs" / SHIPPED.name
+    shutil.copytree(SHIPPED, run)
+    monkeypatch.setenv("GANSTUDIO_RUNS", str(tmp_path / "runs"))
+    models = Models()
+    assert models.get(SHIPPED.name).path == catalog.resolve(SHIPPED.name).path == SHIPPED.resolve()
+    assert models.get(str(run.resolve())).path == run.resolve()
+
+
 def test_models_refuse_what_is_not_offered(tmp_path):
     with pytest.raises(UserError, match="no such file or directory"):
         Models(str(tmp_path / "nothing-here"))
