@@ -19,6 +19,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 try:
     from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)  # assertions wait like actions do: CI machines can be slow and shared
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
 
