@@ -50,9 +50,14 @@ def server():
 
 @pytest.fixture(scope="module")
 def client(server):
+    return connect(server)
+
+
+def connect(url: str):
+    """A gradio_client with generous timeouts (httpx's default 5 s is short for a loaded, shared CI machine)."""
     from gradio_client import Client
 
-    return Client(server, verbose=False)
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 60})
 
 
 def cli_files(tmp_path: Path, *args: str) -> Path:
@@ -348,22 +353,19 @@ def test_api_bad_values_give_a_message_and_the_server_keeps_serving(client, key)
 
 def test_concurrent_clients_each_get_their_own_correct_image(server, key, studio):
     """Eight clients at once on one shared generator (one ORT session per model, loaded once)."""
-    from gradio_client import Client
-
     assert studio.generator(key) is studio.generator(key)
 
-    def one(seed: int) -> bytes:
-        return Path(Client(server, verbose=False).predict(model=key, seed=seed, n=4, psi=1.0, api_name="/sample")).read_bytes()
+    def one(client, seed: int) -> bytes:
+        return Path(client.predict(model=key, seed=seed, n=4, psi=1.0, api_name="/sample")).read_bytes()
 
+    clients = [connect(server) for _ in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(one, range(100, 108)))
+        got = list(pool.map(one, clients, range(100, 108)))
     assert got == [Path(studio.sample(key, seed, 4, 1.0)).read_bytes() for seed in range(100, 108)]
 
 
 def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp_path):
     """The real command in its own process: it says where it is, answers, and SIGTERM leaves no temporary files."""
-    from gradio_client import Client
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -377,7 +379,7 @@ def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp
         while lines[-1] and not lines[-1].startswith("ganstudio studio:"):  # anything a library prints first
             lines.append(proc.stdout.readline())
         assert lines[-1].startswith(f"ganstudio studio: http://127.0.0.1:{port}/"), "".join(lines) + log.read_text()[-3000:]
-        grid = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(seed=0, n=1, psi=1.0, api_name="/sample")
+        grid = connect(f"http://127.0.0.1:{port}/").predict(seed=0, n=1, psi=1.0, api_name="/sample")
         assert Path(grid).is_file()
         assert list(tmp_path.glob("ganstudio-studio-*"))
     finally:
