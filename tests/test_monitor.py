@@ -32,3 +32,21 @@ def test_monitor_averages_each_interval_and_writes_once(tmp_path):
     assert rows == [{"step": 2, "a": 2.0}, {"step": 3, "a": 5.0}]
     monitor.truncate_after(tmp_path / monitor.METRICS_FILE, 2)
     assert monitor.last_row(tmp_path / monitor.METRICS_FILE, 10) == {"a": 2.0}
+
+
+def test_diversity_is_the_spread_across_the_batch_and_zero_for_copies_of_one_image():
+    real = torch.rand(64, 1, 28, 28)
+    same = real[:1].expand(64, -1, -1, -1)
+    d = monitor.diversity(real, same)
+    assert d["diversity_fake"].item() == 0.0
+    assert d["diversity_real"].item() == pytest.approx(real.std(0).mean().item())
+    assert d["diversity_real"].item() == pytest.approx((1 / 12) ** 0.5, rel=0.05)  # the std of U(0, 1)
+
+
+def test_the_last_step_flushes_a_partial_interval_and_a_discarded_one_is_never_written(tmp_path):
+    m = monitor.Monitor(tmp_path, log_every=10, tensorboard=False)
+    m.add(0, {"a": torch.tensor(float("nan"))})
+    m.discard()  # a rollback: these steps are trained again
+    assert m.add(0, {"a": torch.tensor(1.0)}) is None
+    assert m.add(1, {"a": torch.tensor(3.0)}, last=True) == {"a": 2.0}
+    assert monitor.read_rows(tmp_path / monitor.METRICS_FILE) == [{"step": 2, "a": 2.0}]

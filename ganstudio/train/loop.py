@@ -1,4 +1,4 @@
-"""The training loop, readable top to bottom: data -> models -> (n_critic D steps, G step, EMA, monitors)* -> export.
+"""The training loop, readable top to bottom: data -> models -> (n_critic D steps, G step, EMA, monitors, watchdog)* -> export.
 
 All randomness flows from the recipe's seed through two torch.Generators whose states are checkpointed,
 and each epoch's shuffle is a pure function of (seed, epoch), so a resumed run repeats an uninterrupted one
@@ -7,6 +7,7 @@ exactly (bit for bit on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import functools
@@ -26,7 +27,7 @@ from ganstudio.devices import pick_device
 from ganstudio.errors import UserError
 from ganstudio.export import export_run
 from ganstudio.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ganstudio.train import monitor, state
+from ganstudio.train import monitor, state, watchdog
 from ganstudio.train.losses import build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
@@ -134,16 +135,21 @@ def train(
     modules = {"G": g, "D": d, **({"G_ema": g_ema} if g_ema is not None else {})}
     optimizers = {"opt_G": opt_g, "opt_D": opt_d}
     rngs = {"noise": noise}
-    start, seconds_before = 0, 0.0
+    start, seconds_before, resumed = 0, 0.0, None
     run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_file = run_dir / monitor.METRICS_FILE
     if resume:
         last = state.latest(run_dir)
         if last is None:
             raise UserError(f"{run_dir}: no training checkpoint to resume from")
-        meta = state.restore(last, modules, optimizers, rngs)
-        start, seconds_before = meta["step"], meta.get("seconds", 0.0)
-        monitor.truncate_after(run_dir / monitor.METRICS_FILE, start)
+        resumed = state.restore(last, modules, optimizers, rngs)
+        start, seconds_before = resumed["step"], resumed.get("seconds", 0.0)
+        monitor.truncate_after(metrics_file, start)
+        monitor.truncate_after(run_dir / watchdog.ALERTS_FILE, start)  # the replayed steps raise them again
         console.print(f"resuming {run_dir} from step {start:,}")
+    guard = watchdog.Watchdog(run_dir, console, r.max_rollbacks, resumed)
+    if resume:
+        guard.rewind(monitor.read_rows(metrics_file))
     (run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
     watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
     g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
@@ -159,16 +165,36 @@ def train(
             "device": str(device),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "ganstudio_version": __version__,
+            **guard.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates
         }
         state.save(run_dir, step, meta, modules, optimizers, rngs, r.keep_checkpoints)
 
+    t0 = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - t0
+
+    if not resume:
+        checkpoint(0, 0.0)  # a rollback point before the first step
+
+    def roll_back(step: int, what: str) -> int:
+        """NaN/Inf by `step`: the last good checkpoint again, at lower learning rates (or stop); its step."""
+        last = state.latest(run_dir)
+        guard.diverged(step, what, last, state.step_of(last))
+        back = state.restore(last, modules, optimizers, rngs)["step"]
+        monitor.truncate_after(metrics_file, back)
+        guard.rewind(monitor.read_rows(metrics_file))
+        watch.discard()
+        checkpoint(back, elapsed())  # the lowered rate becomes part of the resume point
+        return back
+
     columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[health]}")]
-    t0 = time.perf_counter()
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False) as progress, contextlib.closing(watch):
         task = progress.add_task("train", total=steps, completed=start, health="")
-        for step in range(start, steps):
-            schedule(r, step, opt_g, opt_d)  # lr decay, momentum ramp: a pure function of the step
+        step = start
+        while step < steps:
+            schedule(r, step, opt_g, opt_d, guard.lr_scale)  # lr decay, momentum ramp: a pure function of the step
 
             # Discriminator (critic): n_critic steps, each on its own real batch and fresh fakes; with
             # instance noise both are blurred by the same decaying sigma.
@@ -176,12 +202,12 @@ def train(
                 z = torch.randn(r.batch_size, r.nz, generator=noise, device=device)
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
-                    real = instance_noise(batches(step * r.n_critic + k), step)
-                    fake = instance_noise(g(z), step)
+                    clean_real, clean_fake = batches(step * r.n_critic + k), g(z)
+                    real, fake = instance_noise(clean_real, step), instance_noise(clean_fake, step)
                     loss_d, m = loss.discriminator(d, real, fake)
                 loss_d.backward()
                 opt_d.step()
-            m |= monitor.grad_norms("D", d_layers)
+            m |= monitor.grad_norms("D", d_layers) | monitor.diversity(clean_real, clean_fake)
 
             # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
@@ -193,15 +219,22 @@ def train(
             if g_ema is not None:
                 ema_update(g_ema, g, r.ema_decay, step)
 
-            logged = watch.add(step, m)
+            # Watch: name failure modes; on NaN/Inf (in a logged row, or in the weights about to be saved) roll back.
+            logged = watch.add(step, m, last=step + 1 == steps)
+            nan_in = guard.check(step + 1, logged) if logged is not None else None
+            due = (step + 1) % r.checkpoint_every == 0 or step + 1 == steps
+            if nan_in is None and due and not state.finite(modules, optimizers):
+                nan_in = "the weights"
+            if nan_in is not None:
+                step = roll_back(step + 1, nan_in)
+                progress.update(task, completed=step)
+                continue
             if logged is not None:
-                progress.update(task, completed=step + 1, health=monitor.summary(logged))
+                progress.update(task, completed=step + 1, health=monitor.summary(logged) + guard.badge())
             if (step + 1) % r.sample_every == 0 or step + 1 == steps:
                 _grid(sampler, fixed_z, output_range, run_dir / SAMPLES_DIR / f"step_{step + 1:07d}.png")
-            if (step + 1) % r.checkpoint_every == 0 or step + 1 == steps:
-                checkpoint(step + 1, seconds_before + time.perf_counter() - t0)
-        progress.update(task, completed=steps)
-    watch.flush(steps - 1)
-    watch.close()
+            if due:
+                checkpoint(step + 1, elapsed())
+            step += 1
 
     return export_run(run_dir)

@@ -39,6 +39,15 @@ def grad_norms(prefix: str, layers: list[tuple[str, nn.Parameter]]) -> dict[str,
     return {f"grad/{prefix}/{name}": n for (name, _), n in zip(layers, norms)}
 
 
+def diversity(real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+    """Per-pixel standard deviation across the batch, averaged over pixels, for real and fake images.
+
+    0 when every image in the batch is the same; a generator in mode collapse drives its value far below the
+    real batch's. Measured on the images before instance noise (which would add the same spread to both).
+    """
+    return {f"diversity_{name}": x.detach().float().flatten(1).std(0).mean() for name, x in (("real", real), ("fake", fake))}
+
+
 class Monitor:
     def __init__(self, run_dir: Path, log_every: int, tensorboard: bool = True):
         self.path = run_dir / METRICS_FILE
@@ -53,16 +62,20 @@ class Monitor:
 
             self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    def add(self, step: int, metrics: dict[str, Tensor]) -> dict[str, float] | None:
-        """Accumulate one step; every log_every steps return (and write) the interval's averages."""
+    def add(self, step: int, metrics: dict[str, Tensor], last: bool = False) -> dict[str, float] | None:
+        """Accumulate one step; every log_every steps (and at the last) return (and write) the interval's averages."""
         if self.keys is None:
             self.keys = list(metrics)
         values = torch.stack([metrics[k].float() for k in self.keys])
         self.sums = values if self.sums is None else self.sums + values
         self.count += 1
-        if (step + 1) % self.log_every:
+        if (step + 1) % self.log_every and not last:
             return None
         return self.flush(step)
+
+    def discard(self) -> None:
+        """Drop the interval being accumulated: after a rollback its steps are trained again."""
+        self.sums, self.count = None, 0
 
     def flush(self, step: int) -> dict[str, float] | None:
         if self.sums is None or not self.count:
@@ -84,17 +97,21 @@ class Monitor:
 
 
 def truncate_after(path: Path, step: int) -> None:
-    """On resume, drop metric rows logged after the checkpoint we resume from (they will be logged again)."""
+    """On resume or rollback, drop rows (of metrics.jsonl or alerts.jsonl) logged after the checkpoint we go back to."""
     if not path.is_file():
         return
     rows: list[str] = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
     path.write_text("".join(r + "\n" for r in rows))
 
 
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Every logged row, oldest first (non-finite values are the strings "nan", "inf", "-inf")."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+
+
 def last_row(path: Path, step: int) -> dict[str, float]:
     """The last logged monitors at or before `step`, without gradient norms (what a card records)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
-    rows = [row for row in rows if row["step"] <= step]
+    rows = [row for row in read_rows(path) if row["step"] <= step]
     if not rows:
         return {}
     return {k: round(v, 4) for k, v in rows[-1].items() if k != "step" and not k.startswith("grad/") and isinstance(v, float)}

@@ -53,10 +53,10 @@ def momentum_at(r: Recipe, step: int) -> float:
     return r.momentum + (r.momentum_final - r.momentum) * done
 
 
-def schedule(r: Recipe, step: int, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> None:
-    """Set this step's lr (and SGD momentum) on every param group."""
+def schedule(r: Recipe, step: int, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, lr_scale: float = 1.0) -> None:
+    """Set this step's lr (and SGD momentum) on every param group; lr_scale is what NaN/Inf rollbacks left of the lr."""
     for opt, lr in ((opt_g, r.lr_g), (opt_d, r.lr_d)):
         for group in opt.param_groups:
-            group["lr"] = lr_at(r, lr, step)
+            group["lr"] = lr_at(r, lr, step) * lr_scale
             if r.optimizer == "sgd":
                 group["momentum"] = momentum_at(r, step)

@@ -83,6 +83,7 @@ class Recipe:
     sample_every: int = 250  # steps between fixed-z sample grids (kept, as a timeline)
     checkpoint_every: int = 500  # steps between atomic training-state checkpoints
     keep_checkpoints: int = 2
+    max_rollbacks: int = 3  # on NaN/Inf: back to the last checkpoint at half the lr at most this often, then stop
     # where
     device: str = "auto"  # auto | cpu | cuda
 
@@ -118,6 +119,8 @@ class Recipe:
         for k in ("nz", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, k) < 1:
                 raise UserError(f"{k} must be at least 1")
+        if not 0 <= self.max_rollbacks <= 20:
+            raise UserError(f"max_rollbacks {self.max_rollbacks} is out of range: use 0..20")
         for k in ("lr_g", "lr_d"):
             if not 0 < getattr(self, k) < 1:
                 raise UserError(f"{k} {getattr(self, k)} is out of range: use 0 < lr < 1")

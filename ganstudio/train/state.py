@@ -27,12 +27,27 @@ def checkpoints(run_dir: Path) -> list[Path]:
     """Finished checkpoints, oldest first (temp files of an interrupted write are not matched)."""
     d = run_dir / STATE_DIR
     found = [p for p in d.glob("step_*.safetensors") if _NAME.match(p.name)] if d.is_dir() else []
-    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+    return sorted(found, key=step_of)
 
 
 def latest(run_dir: Path) -> Path | None:
     found = checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def step_of(path: Path) -> int:
+    """The step a checkpoint file was written at, from its name."""
+    return int(_NAME.match(path.name).group(1))
+
+
+def finite(modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> bool:
+    """Whether every floating-point tensor a checkpoint would hold is free of NaN/Inf (one host sync).
+
+    The loop asks before each save, so the resume (and rollback) point is always a healthy state.
+    """
+    tensors = [t for m in modules.values() for t in m.state_dict().values()]
+    tensors += [t for opt in optimizers.values() for per_param in opt.state.values() for t in per_param.values() if torch.is_tensor(t)]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all())
 
 
 def save(
