@@ -228,7 +228,7 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value: --set lr_d=4e-4 (repeatable).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its last checkpoint.")] = None,
 ) -> None:
-    """Train a generator; the run directory gets checkpoints, sample grids, metrics and the exported model.
+    """Train a generator; the run directory gets checkpoints, sample grids, metrics, alerts, the exported model and report.html.
 
     Examples:
 
@@ -264,6 +264,7 @@ def train(
     card = run_training(r, run_dir, resume=resume is not None)
     typer.echo(f"trained {card.training['steps']:,} steps in {card.training['seconds']:.0f} s; generator in {run_dir}/")
     typer.echo(f"onnx parity: max abs diff {card.parity['max_abs_diff']:.2e}")
+    typer.echo(f"report: {run_dir / 'report.html'}")
 
 
 @app.command()
@@ -272,7 +273,7 @@ def export(
     run: Annotated[Path, typer.Argument(help="A training run directory (or a model directory to re-export).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
 ) -> None:
-    """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png.
+    """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
 
     The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
 
@@ -284,6 +285,8 @@ def export(
 
     card = export_run(run, out)
     typer.echo(f"exported {out or run}/ (onnx vs torch max abs diff {card.parity['max_abs_diff']:.2e}, tolerance {card.parity['tolerance']:g})")
+    if (report := (out or run) / "report.html").is_file():
+        typer.echo(f"report: {report}")
 
 
 @app.command()

@@ -98,10 +98,10 @@ def reexport(model_dir: Path, out_dir: Path | None = None) -> Card:
 def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
     """A training run's latest checkpoint -> its exported generator (the EMA one when the run kept an EMA).
 
-    This is what the end of `ganstudio train` and `ganstudio export RUN` both do; a directory with only a
-    generator.safetensors is re-exported from that instead.
+    This is what the end of `ganstudio train` and `ganstudio export RUN` both do, writing report.html beside
+    the export too; a directory with only a generator.safetensors is re-exported from that instead.
     """
-    from ganstudio.train import monitor, state
+    from ganstudio.train import monitor, report, state, watchdog
 
     last = state.latest(run_dir)
     if last is None:
@@ -129,5 +129,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
             "recipe": r,
         },
         metrics=monitor.last_row(run_dir / monitor.METRICS_FILE, meta["step"]),
+        notes=watchdog.notes(run_dir, meta),
     )
-    return export_generator(g, card, out_dir or run_dir)
+    card = export_generator(g, card, out_dir or run_dir)
+    report.write(run_dir, card, out_dir)
+    return card

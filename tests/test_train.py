@@ -53,6 +53,9 @@ def test_a_short_real_run_learns(tmp_path):
     assert gen.card.training["steps"] == 90 and gen.card.dataset == "mnist"
     assert gen.card.training["exported"] == "ema"
     assert list((run / "tensorboard").iterdir())
+    assert not (run / "alerts.jsonl").exists()  # healthy: the watchdog names no failure mode
+    assert gen.card.notes == "training health: the watchdog raised no alerts"
+    assert (run / "report.html").is_file()
 
 
 def final_state(run: Path) -> dict[str, np.ndarray]:
