@@ -165,8 +165,7 @@ class Watchdog:
         self.peaks: Peaks = {}
         self.episodes = {kind: Episode() for kind in RULES}
         for row in rows:
-            values = {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))}
-            list(self._observe(row["step"], values))
+            self._observe(row["step"], {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
 
     def check(self, step: int, row: Row) -> str | None:
         """Judge one logged row, announcing the failure modes that have just persisted.
@@ -185,7 +184,8 @@ class Watchdog:
         active = [kind for kind, episode in self.episodes.items() if episode.active]
         return f"  [bold yellow]{', '.join(active)}[/]" if active else ""
 
-    def _observe(self, step: int, row: Row) -> Iterable[tuple[str, str]]:
+    def _observe(self, step: int, row: Row) -> list[tuple[str, str]]:
+        """Remember one row; the (kind, evidence) of each rule whose episode it starts."""
         self.recent.append(row)
         tracked = {k: row[k] for k in (first_layer(row, "G"),) if k is not None}
         if (ratio := diversity_ratio(row)) is not None:
@@ -193,10 +193,12 @@ class Watchdog:
         for k, v in tracked.items():
             if k not in self.peaks or v > self.peaks[k][0]:
                 self.peaks[k] = (v, step)
+        started = []
         for kind, (rule, _) in RULES.items():
             evidence = rule(self.recent, self.peaks)
             if self.episodes[kind].update(evidence is not None):
-                yield kind, evidence
+                started.append((kind, evidence))
+        return started
 
     def diverged(self, step: int, what: str, last_good: Path, to_step: int) -> None:
         """Record a NaN/Inf and lower the learning rates for a rollback to `to_step`, or stop the run."""
@@ -204,7 +206,7 @@ class Watchdog:
             message = (
                 f"training diverged: NaN/Inf in {what} by step {step:,}, after {self.rollbacks} rollbacks "
                 f"(max_rollbacks {self.max_rollbacks}) with the learning rates down to {self.lr_scale:g}x the recipe's. "
-                f"The last good checkpoint is {last_good}: lower lr_g and lr_d (or try spectral_norm), then --resume."
+                f"The last good checkpoint, {last_good}, is kept. Lower lr_g and lr_d, or try spectral_norm."
             )
             self._alert(step, "NaN/Inf", message)
             raise UserError(message)
