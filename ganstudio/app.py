@@ -365,7 +365,9 @@ def start(
 ) -> tuple[gr.Blocks, str]:
     """Build and launch without blocking; returns (app, local URL). Warms the default model in the background."""
     studio = Studio(model)
-    loading = threading.Thread(target=_warm, args=(studio,), daemon=True)
+    # Not daemons: they finish (bounded work) before the interpreter finalises; a daemon thread still inside
+    # ONNX Runtime at exit makes the process abort ("terminate called without an active exception").
+    loading = threading.Thread(target=_warm, args=(studio,))
     loading.start()  # while the page is built
     demo = build(studio)
     demo.queue(default_concurrency_limit=8, max_size=64)
@@ -378,7 +380,7 @@ def start(
     except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
         raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None
     # Dimension effects and directions (about a second of CPU) once serving, so they delay no first request.
-    threading.Thread(target=lambda: (loading.join(), studio.analysis(studio.models.default)), daemon=True).start()
+    threading.Thread(target=lambda: (loading.join(), studio.analysis(studio.models.default))).start()
     if not quiet:
         print(f"ganstudio studio: {url}  (model {studio.models.default}; Ctrl+C to stop)", flush=True)
         if share_url:
