@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ganstudio import images, latent
-from ganstudio.render import Render, _recipe
+from ganstudio.render import Render, recipe_for
 from ganstudio.runtime import Generator
 
 
@@ -47,7 +47,7 @@ class Edited:
 def still(gen: Generator, v: Edited) -> Render:
     """The vector's image, laid out as `ganstudio sample --n 1` lays out one image."""
     pixels = gen.images(v.z[None])
-    return Render(pixels[None], images.tile(pixels), _recipe(gen, "edit", vector=v.recipe()))
+    return Render(pixels[None], images.tile(pixels), recipe_for(gen, "edit", vector=v.recipe()))
 
 
 def sweep(gen: Generator, v: Edited, dims: Sequence[int], steps: int, lo: float, hi: float) -> Render:
@@ -55,7 +55,7 @@ def sweep(gen: Generator, v: Edited, dims: Sequence[int], steps: int, lo: float,
     values = latent.sweep_values(lo, hi, steps)
     pixels = gen.images(np.concatenate([latent.sweep(v.z, d, values) for d in dims]))
     frames = pixels.reshape(len(dims), steps, *pixels.shape[1:])
-    recipe = _recipe(gen, "sweep", vector=v.recipe(), dims=list(dims), steps=steps, range=[lo, hi])
+    recipe = recipe_for(gen, "sweep", vector=v.recipe(), dims=list(dims), steps=steps, range=[lo, hi])
     return Render(frames, images.rows(list(frames)), recipe)
 
 
@@ -63,12 +63,12 @@ def interpolate(gen: Generator, v: Edited, seed_to: int, steps: int, method: str
     """As render.interpolate, from the vector to truncate(z(seed_to), psi)."""
     b = latent.truncate(latent.z_from_seed(seed_to, gen.nz), psi)
     pixels = gen.images(latent.interpolate(v.z, b, steps, method))
-    recipe = _recipe(gen, "interpolate", vector=v.recipe(), seed_to=seed_to, steps=steps, method=method, psi=psi)
+    recipe = recipe_for(gen, "interpolate", vector=v.recipe(), seed_to=seed_to, steps=steps, method=method, psi=psi)
     return Render(pixels[None], images.rows([pixels]), recipe)
 
 
 def walk(gen: Generator, v: Edited, steps: int, step_size: float) -> Render:
     """As render.walk, from the vector; the walk's randomness is seeded by the vector's seed."""
     pixels = gen.images(latent.random_walk(v.z, steps, seed=v.seed, step_size=step_size))
-    recipe = _recipe(gen, "walk", vector=v.recipe(), seed=v.seed, steps=steps, step_size=step_size)
+    recipe = recipe_for(gen, "walk", vector=v.recipe(), seed=v.seed, steps=steps, step_size=step_size)
     return Render(pixels[None], images.tile(pixels, cols=min(steps, 10)), recipe)

@@ -38,7 +38,8 @@ def check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise UserError(f"{name} {value} is out of range: use {lo}..{hi}")
 
 
-def _recipe(gen: Generator, op: str, **params: Any) -> dict[str, Any]:
+def recipe_for(gen: Generator, op: str, **params: Any) -> dict[str, Any]:
+    """The recipe every image of an operation carries: what it is, which model (by sha256), and its parameters."""
     return {"op": op, "model": gen.model.name, "model_sha256": gen.sha256, "ganstudio": __version__, **params}
 
 
@@ -47,7 +48,7 @@ def sample(gen: Generator, seed: int, n: int, psi: float = 1.0) -> Render:
     check_range("--n", n, 1, MAX_N)
     check_range("--psi", psi, 0.0, 2.0)
     pixels = gen.images(latent.truncate(latent.z_batch(seed, n, gen.nz), psi))
-    return Render(pixels[None], images.tile(pixels), _recipe(gen, "sample", seed=seed, n=n, psi=psi))
+    return Render(pixels[None], images.tile(pixels), recipe_for(gen, "sample", seed=seed, n=n, psi=psi))
 
 
 def sweep(
@@ -67,7 +68,7 @@ def sweep(
     z = np.concatenate([latent.sweep(base, d, values) for d in dims])
     pixels = gen.images(z)
     frames = pixels.reshape(len(dims), steps, *pixels.shape[1:])
-    recipe = _recipe(gen, "sweep", seed=seed, dims=list(dims), steps=steps, range=[lo, hi], psi=psi)
+    recipe = recipe_for(gen, "sweep", seed=seed, dims=list(dims), steps=steps, range=[lo, hi], psi=psi)
     return Render(frames, images.rows(list(frames)), recipe)
 
 
@@ -78,7 +79,7 @@ def interpolate(
     check_range("--psi", psi, 0.0, 2.0)
     a, b = (latent.truncate(latent.z_from_seed(s, gen.nz), psi) for s in (seed_from, seed_to))
     pixels = gen.images(latent.interpolate(a, b, steps, method))
-    recipe = _recipe(gen, "interpolate", seed_from=seed_from, seed_to=seed_to, steps=steps, method=method, psi=psi)
+    recipe = recipe_for(gen, "interpolate", seed_from=seed_from, seed_to=seed_to, steps=steps, method=method, psi=psi)
     return Render(pixels[None], images.rows([pixels]), recipe)
 
 
@@ -89,5 +90,5 @@ def walk(gen: Generator, seed: int, steps: int, step_size: float = 0.08, psi: fl
     check_range("--psi", psi, 0.0, 2.0)
     start = latent.truncate(latent.z_from_seed(seed, gen.nz), psi)
     pixels = gen.images(latent.random_walk(start, steps, seed=seed, step_size=step_size))
-    recipe = _recipe(gen, "walk", seed=seed, steps=steps, step_size=step_size, psi=psi)
+    recipe = recipe_for(gen, "walk", seed=seed, steps=steps, step_size=step_size, psi=psi)
     return Render(pixels[None], images.tile(pixels, cols=min(steps, 10)), recipe)
