@@ -31,6 +31,21 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
+@pytest.fixture(scope="module")
+def server():
+    """`ganstudio serve`'s app on a free 127.0.0.1 port with the shipped model; yields its URL."""
+    import socket
+
+    from ganstudio.app import start
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo, url = start(str(SHIPPED), host="127.0.0.1", port=port, quiet=True)
+    yield url
+    demo.close()
+
+
 @pytest.fixture()
 def tiny_copy(tiny_model: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny model that a test may damage."""

@@ -37,18 +37,6 @@ def key(studio) -> str:
 
 
 @pytest.fixture(scope="module")
-def server():
-    from ganstudio.app import start
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo, url = start(str(SHIPPED), host="127.0.0.1", port=port, quiet=True)
-    yield url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
 def client(server):
     return connect(server)
 

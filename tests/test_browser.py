@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -30,18 +29,6 @@ pytestmark = [
     pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
     pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server():
-    from ganstudio.app import start
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo, url = start(str(SHIPPED), host="127.0.0.1", port=port, quiet=True)
-    yield url
-    demo.close()
 
 
 @pytest.fixture(scope="module")
