@@ -1,0 +1,57 @@
+"""The files the studio hands to Gradio: PNGs and GIFs with their recipe, in a private temporary folder."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from ganstudio import atomic, images, render
+
+
+class Outputs:
+    """The files the app hands to Gradio: PNGs/GIFs with their recipe, in a private temporary folder.
+
+    Gradio copies each returned file into its own cache, so files here only have to outlive one request;
+    ones older than `keep` seconds are swept away now and then.
+    """
+
+    def __init__(self, root: Path | None = None, keep: float = 600.0):
+        self.root = root or Path(tempfile.mkdtemp(prefix="ganstudio-studio-"))
+        if root is None:
+            atexit.register(shutil.rmtree, self.root, True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._keep = keep
+        self._last_sweep = time.monotonic()
+
+    def _path(self, stem: str, recipe: dict, suffix: str, *extra: object) -> Path:
+        digest = hashlib.sha256(json.dumps([recipe, *extra], sort_keys=True).encode()).hexdigest()[:10]
+        self._sweep()
+        return self.root / f"{stem}-{digest}{suffix}"
+
+    def png(self, r: render.Render, stem: str) -> str:
+        return str(images.save_png(r.image, self._path(stem, r.recipe, ".png"), r.recipe))
+
+    def gif(self, r: render.Render, stem: str, fps: float) -> str:
+        return str(images.save_gif(r.gif_frames(), self._path(stem, r.recipe, ".gif", fps), r.recipe, fps))
+
+    def copy(self, src: Path, name: str) -> str:
+        self._sweep()
+        return str(atomic.write_bytes(self.root / name, src.read_bytes()))  # atomic: another request may be reading it
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < 60:
+            return
+        self._last_sweep = now
+        cutoff = time.time() - self._keep
+        for p in self.root.iterdir():
+            try:
+                if p.stat().st_mtime < cutoff:
+                    p.unlink()
+            except FileNotFoundError:  # another request swept it first
+                pass
