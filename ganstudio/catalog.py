@@ -70,6 +70,15 @@ def available() -> list[ModelDir]:
     return sorted(found.values(), key=lambda m: m.weights.stat().st_mtime, reverse=True)
 
 
+def default_model() -> ModelDir:
+    """What a picker opens first: the newest training run (the one just trained), else the default checkpoint.
+
+    Not simply the newest file: in a fresh clone every shipped checkpoint has the same checkout time.
+    """
+    runs = [m for m in available() if any(m.path.is_relative_to(r) for r in run_roots())]
+    return runs[0] if runs else resolve(None)
+
+
 def resolve(model: str | os.PathLike | None) -> ModelDir:
     """Turn a --model argument into a model directory, or say in one line why not."""
     spec = os.fspath(model) if model is not None else os.environ.get("GANSTUDIO_MODEL", DEFAULT_MODEL)

@@ -106,7 +106,7 @@ class Models:
     """
 
     def __init__(self, preferred: str | None = None):
-        self._preferred = catalog.resolve(preferred) if preferred is not None else None
+        self._preferred = catalog.resolve(preferred) if preferred is not None else catalog.default_model()
         self._lock = threading.Lock()
         self.refresh()
         if not self._by_key:

@@ -73,3 +73,15 @@ def test_resolve_names_paths_and_files(tiny_model, monkeypatch, tmp_path):
         catalog.resolve(tmp_path)
     with pytest.raises(UserError, match="no such file"):
         catalog.resolve(os.path.join(str(tmp_path), "missing"))
+
+
+def test_pickers_open_the_newest_run_else_the_default_checkpoint(tiny_model, monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)  # no ./runs, no ./checkpoints here
+    monkeypatch.delenv("GANSTUDIO_RUNS", raising=False)
+    monkeypatch.delenv("GANSTUDIO_MODEL", raising=False)
+    assert catalog.default_model().path == SHIPPED.resolve()
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_model, runs / "just-trained")
+    assert catalog.default_model().path == (runs / "just-trained").resolve()
