@@ -46,6 +46,22 @@ def test_parity_for_other_architectures(tmp_path, g, arch, out_range):
     assert card.parity["max_abs_diff"] < 1e-5
 
 
+def test_inference_form_folds_the_stem_into_one_gemm_and_stays_exact():
+    """The exported stem is a Gemm with BatchNorm folded in (ORT's ConvTranspose on 1x1 input is slow)."""
+    g = DCGANGenerator(16, 8, 32, 3)
+    bn = g.net[1]
+    bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2.0), bn.bias.data.normal_()  # stats that matter
+    g.eval()
+    graph = onnx.load_from_string(export.onnx_bytes(g, 16))
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("ConvTranspose") == 3 and ops.count("Gemm") == 1  # 4 -> 8 -> 16 -> 32 upsampling; the stem
+    assert "BatchNormalization" not in ops
+    assert max(export.parity(g, graph.SerializeToString(), 16).values()) < 1e-5
+    z = torch.randn(5, 16)
+    with torch.inference_mode():
+        assert torch.allclose(export.inference_form(g)(z), g(z), atol=1e-6)
+
+
 def test_export_refuses_a_graph_that_disagrees_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "parity", lambda *a: {"1": 0.5, "7": 0.0, "64": 0.0})
     with pytest.raises(RuntimeError, match="disagrees"):
