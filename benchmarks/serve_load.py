@@ -7,6 +7,10 @@
 
 Targets: ready <= 5 s; p95 at 8 clients <= 2x p95 at 1 client (shipped MNIST model).
 
+It also prints the CPU each request costs the server and the clients. When clients and server share the
+machine's C cores and one request costs S ms of CPU, N busy clients cannot see latency below N * S / C
+(Little's law), so the latency ratio has a floor that no server can beat: the benchmark prints it.
+
     python benchmarks/serve_load.py [--model mnist-dcgan] [--seconds 5] [--levels 1 8]
 """
 
@@ -66,6 +70,22 @@ def start_server(model: str, port: int, timeout: float = 120.0) -> tuple[subproc
     return proc, client, key, time.perf_counter() - t0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, timeout: float = 30.0) -> None:
+    """Let the server finish its start-up analysis (dimension effects, directions) before anything is timed."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.05:
+            return
+
+
 def run_level(url: str, model: str, clients: int, seconds: float) -> dict[str, list[float]]:
     """`clients` threads, each with its own Client, calling the endpoints in turn until the time is up."""
     latencies: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
@@ -109,17 +129,27 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"cold start, spawn -> first /sample answered: {ready:.2f} s   (target <= 5 s: {'met' if ready <= 5 else 'MISSED'})")
     try:
+        wait_until_idle(proc.pid)
         p95: dict[int, float] = {}
-        print(f"\n{'clients':>7} {'endpoint':>9} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8}")
+        cpu_ms: dict[int, float] = {}
+        print(f"\n{'clients':>7} {'endpoint':>9} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8}   CPU ms per request")
         for level in args.levels:
+            server0, client0 = cpu_seconds(proc.pid), time.process_time()
             lat = run_level(f"http://127.0.0.1:{port}/", key, level, args.seconds)
+            n = sum(len(xs) for xs in lat.values())
+            server, client = (cpu_seconds(proc.pid) - server0) / n * 1000, (time.process_time() - client0) / n * 1000
+            cpu_ms[level] = server + client
             for name, xs in [*lat.items(), ("all", [x for xs in lat.values() for x in xs])]:
                 ms = np.array(xs) * 1000
-                print(f"{level:>7} {name:>9} {len(ms):>8} {len(ms) / args.seconds:>7.1f} {np.percentile(ms, 50):>8.0f} {np.percentile(ms, 95):>8.0f}")
+                line = f"{level:>7} {name:>9} {len(ms):>8} {len(ms) / args.seconds:>7.1f} {np.percentile(ms, 50):>8.0f} {np.percentile(ms, 95):>8.0f}"
+                print(line + (f"   server {server:.0f} + clients {client:.0f}" if name == "all" else ""))
             p95[level] = float(np.percentile([x for xs in lat.values() for x in xs], 95))
         lo, hi = min(args.levels), max(args.levels)
         ratio = p95[hi] / p95[lo]
+        floor = hi * cpu_ms[hi] / os.cpu_count() / 1000  # seconds: N clients' requests through C cores
         print(f"\np95 ratio {hi} : {lo} clients = {ratio:.2f}x   (target <= 2x: {'met' if ratio <= 2 else 'MISSED'})")
+        print(f"floor on this machine: {hi} clients x {cpu_ms[hi]:.0f} ms CPU / {os.cpu_count()} cores = {floor * 1000:.0f} ms "
+              f"mean latency, {floor / p95[lo]:.2f}x the 1-client p95")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         proc.terminate()

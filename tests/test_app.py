@@ -290,7 +290,16 @@ def test_serve_command_binds_localhost_without_share_by_default(monkeypatch):
 
     seen = {}
     monkeypatch.setattr(ganstudio.app, "launch", lambda **kw: seen.update(kw))
-    result = CliRunner().invoke(cli.app, ["serve"])
+    unused = ("IPython", "matplotlib")  # Gradio's notebook hooks and plot backends: a server needs neither
+    saved = {name: sys.modules.pop(name, "absent") for name in unused}
+    try:
+        result = CliRunner().invoke(cli.app, ["serve"])
+        assert all(sys.modules[name] is None for name in unused)
+    finally:
+        for name, module in saved.items():
+            sys.modules.pop(name)
+            if module != "absent":
+                sys.modules[name] = module
     assert result.exit_code == 0, result.output
     assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False}
 

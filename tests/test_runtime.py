@@ -36,6 +36,18 @@ def test_one_session_per_graph_is_reused(tiny_model):
     assert runtime._ort_session.cache_info().hits == before + 1
 
 
+def test_a_serving_session_is_single_threaded_and_draws_the_same_images():
+    default, serving = runtime.load(SHIPPED), runtime.load(SHIPPED, threads=1)
+    graph = str(serving.model.graph)
+    mtime = serving.model.graph.stat().st_mtime
+    opts = runtime._ort_session(graph, mtime, "auto", 1).get_session_options()
+    assert opts.intra_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert runtime._ort_session(graph, mtime, "auto", None) is not runtime._ort_session(graph, mtime, "auto", 1)
+    z = latent.z_batch(3, 64, serving.nz)
+    assert np.array_equal(default.images(z), serving.images(z))
+
+
 def test_cpu_only_without_a_cuda_driver(monkeypatch):
     monkeypatch.setattr(runtime, "cuda_driver_present", lambda: False)
     assert runtime.ort_providers("auto") == ["CPUExecutionProvider"]
