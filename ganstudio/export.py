@@ -91,7 +91,8 @@ def parity(g: nn.Module, graph: bytes, nz: int) -> dict[str, float]:
 
 def export_generator(g: nn.Module, card: Card, out_dir: Path) -> Card:
     """Write generator.safetensors, generator.onnx, card.json and grid.png into out_dir; return the card."""
-    g = copy.deepcopy(g).float().cpu().eval()  # the plain module, never a compiled or DDP wrapper
+    # the plain module in the standard layout (training runs channels_last), never a compiled or DDP wrapper
+    g = copy.deepcopy(g).float().cpu().eval().to(memory_format=torch.contiguous_format)
     graph = onnx_bytes(g, card.nz)
     diffs = parity(g, graph, card.nz)
     worst = max(diffs.values())
@@ -124,6 +125,15 @@ def reexport(model_dir: Path, out_dir: Path | None = None) -> Card:
     g = load_generator_tensors(build_generator(card.architecture), tensors, str(model_dir / WEIGHTS))
     return export_generator(g, card.replace(parity={}, files={}), out_dir or model_dir)
 
+
+def annotate(model_dir: Path, note: str, metrics: dict[str, float], replaces: str) -> Card:
+    """Add a finding to an exported generator's card: a line of notes (replacing an older line that starts
+    with `replaces`) and metrics. Everything is re-exported, so the weights, graph, card.json and grid agree."""
+    card, tensors = checkpoint.load_weights(model_dir / WEIGHTS)
+    g = load_generator_tensors(build_generator(card.architecture), tensors, str(model_dir / WEIGHTS))
+    kept = [line for line in card.notes.splitlines() if line and not line.startswith(replaces)]
+    card = card.replace(notes="\n".join([*kept, note]), metrics={**card.metrics, **metrics}, parity={}, files={})
+    return export_generator(g, card, model_dir)
 
 
 def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from ganstudio.errors import UserError
 from ganstudio.export import export_run
 from ganstudio.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganstudio.train import monitor, state, watchdog
-from ganstudio.train.losses import build_loss
+from ganstudio.train.losses import Loss, Metrics, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
 from ganstudio.train.tricks import InstanceNoise
@@ -59,8 +60,11 @@ def total_steps(r: Recipe, n_images: int) -> tuple[int, int]:
 class Batches:
     """Real batches from a uint8 tensor already on the device; epoch e's order is randperm(seed, e)."""
 
-    def __init__(self, images: Tensor, batch_size: int, seed: int, output_range: tuple[float, float]):
-        self.images, self.batch_size, self.seed = images, batch_size, seed
+    def __init__(
+        self, images: Tensor, batch_size: int, seed: int, output_range: tuple[float, float],
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ):
+        self.images, self.batch_size, self.seed, self.memory_format = images, batch_size, seed, memory_format
         self.per_epoch = len(images) // batch_size
         lo, hi = output_range
         self.scale, self.shift = (hi - lo) / 255.0, lo
@@ -73,7 +77,8 @@ class Batches:
             self._perm = torch.randperm(len(self.images), generator=gen).to(self.images.device)
             self._epoch = epoch
         idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
-        return self.images[idx].float().mul_(self.scale).add_(self.shift)
+        batch = self.images[idx].to(torch.float32, memory_format=self.memory_format)
+        return batch.mul_(self.scale).add_(self.shift)
 
 
 @torch.no_grad()
@@ -90,6 +95,19 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float, step: int) -> None
             eb.lerp_(lb, 1.0 - decay)
         else:
             eb.copy_(lb)
+
+
+def generator_backward(loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable) -> Metrics:
+    """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
+    weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone."""
+    d.requires_grad_(False)
+    try:
+        with amp():
+            loss_g, metrics = loss.generator(d, fake, real, step)
+        loss_g.backward()
+    finally:
+        d.requires_grad_(True)
+    return metrics
 
 
 def _grid(g: nn.Module, z: Tensor, output_range: tuple[float, float], path: Path) -> None:
@@ -118,7 +136,10 @@ def train(
 
     ds = data.load(r.dataset, r.data or None, r.image_size)
     g, d, arch = build_models(r, ds)
-    g, d = g.to(device), d.to(device)
+    # Convolutions run channels_last, the layout oneDNN (CPU) and cuDNN (tensor cores) are fastest in
+    # (measured: 1.15-1.3x the DCGAN step on this CPU); the MLP has no convolutions.
+    layout = torch.channels_last if arch["name"] == "dcgan" else torch.contiguous_format
+    g, d = g.to(device, memory_format=layout), d.to(device, memory_format=layout)
     g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 else None
     output_range = OUTPUT_RANGE[arch["name"]]
     opt_g, opt_d = build_optimizers(r, g, d)
@@ -129,7 +150,7 @@ def train(
     loss = build_loss(r, noise)
     instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise)
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
-    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range)
+    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout)
     steps, per_epoch = total_steps(r, len(ds.images))
 
     modules = {"G": g, "D": d, **({"G_ema": g_ema} if g_ema is not None else {})}
@@ -211,9 +232,7 @@ def train(
 
             # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
-            with amp():
-                loss_g, m_g = loss.generator(d, fake, real, step)
-            loss_g.backward()
+            m_g = generator_backward(loss, d, fake, real, step, amp)
             m |= m_g | monitor.grad_norms("G", g_layers)
             opt_g.step()
             if g_ema is not None:
