@@ -291,6 +291,47 @@ def export(
 
 @app.command()
 @friendly
+def coverage(
+    model: Annotated[Optional[str], typer.Argument(help="A checkpoint name, model directory or file. Default: mnist-dcgan.")] = None,
+    n: Annotated[int, typer.Option("--n", help="Samples to label (100..20000), seeds --seed onwards.")] = 2000,
+    seed: SeedOpt = 0,
+    data: Annotated[Optional[str], typer.Option("--data", help="Where the dataset is, if not where `train` finds it.")] = None,
+    record: Annotated[bool, typer.Option("--record", help="Write the finding into the model's card (re-exports it).")] = False,
+) -> None:
+    """Mode coverage: which classes does the generator draw? (mnist and fashion-mnist models; needs the train extra)
+
+    A small CNN is trained on the dataset's labelled images, then labels n samples. A class drawn at under a
+    fifth of its share of the data is reported as dropped, under half as under-drawn.
+
+    Example: `ganstudio coverage mnist-mlp --record`
+    """
+    if not 100 <= n <= 20000:
+        raise UserError(f"--n {n} is out of range: use 100..20000")
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganstudio import catalog, runtime
+    from ganstudio.coverage import NOTE_PREFIX, measure
+
+    found = catalog.resolve(model)
+    result = measure(runtime.load(found.path), n, seed, data)
+    table = Table("class", "share of samples", "share of data", title=f"{found.name}: {n:,} samples")
+    for name, share, want in zip(result.names, result.share, result.data_share):
+        mark = "  [red]dropped[/]" if name in result.dropped else "  [yellow]under-drawn[/]" if name in result.under_drawn else ""
+        table.add_row(name, f"{share:.1%}{mark}", f"{want:.1%}")
+    table.add_row("unrecognisable", f"{result.unrecognisable:.1%}", "")
+    console = Console()
+    console.print(table)
+    console.print(result.note())
+    if record:
+        from ganstudio.export import annotate
+
+        annotate(found.path, result.note(), result.metrics(), replaces=NOTE_PREFIX)
+        console.print(f"recorded in {found.path / 'card.json'}")
+
+
+@app.command()
+@friendly
 def serve(
     model: ModelOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind (127.0.0.1 keeps it on this machine).")] = "127.0.0.1",

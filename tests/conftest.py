@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints" / "mnist-dcgan"
 
 
-def make_tiny_model(directory: Path, seed: int = 0, nz: int = 8, image_size: int = 28, channels: int = 1) -> Path:
+def make_tiny_model(
+    directory: Path, seed: int = 0, nz: int = 8, image_size: int = 28, channels: int = 1, dataset: str = "synthetic"
+) -> Path:
     """A randomly initialised DCGAN generator, exported like a trained one (card, ONNX, parity, grid)."""
     import torch
 
@@ -21,7 +23,7 @@ def make_tiny_model(directory: Path, seed: int = 0, nz: int = 8, image_size: int
     torch.manual_seed(seed)
     g = DCGANGenerator(nz=nz, ngf=8, image_size=image_size, channels=channels)
     arch = {"name": "dcgan", "nz": nz, "ngf": 8, "image_size": image_size, "channels": channels}
-    card = Card(architecture=arch, output_range=(-1.0, 1.0), dataset="synthetic", training={"steps": 0})
+    card = Card(architecture=arch, output_range=(-1.0, 1.0), dataset=dataset, training={"steps": 0})
     export_generator(g, card, directory)
     return directory
 
