@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from rich.table import Table
 
@@ -66,12 +67,25 @@ def describe(model: ModelDir) -> Table:
 def list_table(models: list[ModelDir]) -> Table | str:
     if not models:
         return "no generators found (looked in checkpoints/ and runs/)"
-    t = Table("name", "architecture", "dataset", "image", "nz", "steps", "path", title="generators, newest first", title_justify="left")
+    t = Table(title="generators, newest first", title_justify="left")
+    t.add_column("name", no_wrap=True)  # what --model takes: never cut short
+    for header in ("arch", "dataset", "image", "nz", "steps"):
+        t.add_column(header)
+    t.add_column("in", no_wrap=True)  # the folder: `info NAME` gives the whole path
     for m in models:
+        path = _short(m.path.parent)
         try:
             c = read_card(m.weights)
         except UserError as e:  # one broken model must not hide the others
-            t.add_row(m.name, f"[red]unreadable: {e}[/]", "", "", "", "", str(m.path))
+            t.add_row(m.name, f"[red]unreadable: {e}[/]", "", "", "", "", path)
             continue
-        t.add_row(m.name, c.name, c.dataset, f"{c.image_size}px x{c.channels}", str(c.nz), f"{c.training.get('steps', 0):,}", str(m.path))
+        t.add_row(m.name, c.name, c.dataset, f"{c.image_size}px x{c.channels}", str(c.nz), f"{c.training.get('steps', 0):,}", path)
     return t
+
+
+def _short(path: Path) -> str:
+    """The path relative to the working directory when it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
