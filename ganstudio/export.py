@@ -119,18 +119,22 @@ def _write_grid(g: nn.Module, card: Card, out_dir: Path) -> None:
     images.save_png(images.tile(pixels), out_dir / GRID, recipe)
 
 
+def _exported(model_dir: Path) -> tuple[Card, nn.Module]:
+    """An exported generator's card and its module, rebuilt from generator.safetensors."""
+    card, tensors = checkpoint.load_weights(model_dir / WEIGHTS)
+    return card, load_generator_tensors(build_generator(card.architecture), tensors, str(model_dir / WEIGHTS))
+
+
 def reexport(model_dir: Path, out_dir: Path | None = None) -> Card:
     """Rebuild the ONNX graph (and card.json, grid) of an existing generator.safetensors."""
-    card, tensors = checkpoint.load_weights(model_dir / WEIGHTS)
-    g = load_generator_tensors(build_generator(card.architecture), tensors, str(model_dir / WEIGHTS))
+    card, g = _exported(model_dir)
     return export_generator(g, card.replace(parity={}, files={}), out_dir or model_dir)
 
 
 def annotate(model_dir: Path, note: str, metrics: dict[str, float], replaces: str) -> Card:
     """Add a finding to an exported generator's card: a line of notes (replacing an older line that starts
     with `replaces`) and metrics. Everything is re-exported, so the weights, graph, card.json and grid agree."""
-    card, tensors = checkpoint.load_weights(model_dir / WEIGHTS)
-    g = load_generator_tensors(build_generator(card.architecture), tensors, str(model_dir / WEIGHTS))
+    card, g = _exported(model_dir)
     kept = [line for line in card.notes.splitlines() if line and not line.startswith(replaces)]
     card = card.replace(notes="\n".join([*kept, note]), metrics={**card.metrics, **metrics}, parity={}, files={})
     return export_generator(g, card, model_dir)

@@ -81,12 +81,14 @@ class Analysis:
     directions: dict[str, directions.Directions]
 
 
+SERVING_THREADS = 1  # ONNX Runtime threads per request: many small requests share the cores (runtime._ort_session)
+
+
 @lru_cache(maxsize=8)
 def _generator(path: str, mtime: float) -> runtime.Generator:
     return runtime.load(path, backend="onnx", threads=SERVING_THREADS)
 
 
-SERVING_THREADS = 1  # ONNX Runtime threads per request: many small requests share the cores (runtime._ort_session)
 _analysis_lock = threading.Lock()
 
 
