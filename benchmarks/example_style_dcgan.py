@@ -88,6 +88,9 @@ def main() -> None:
 
     nz = 100
     netG = DCGANGenerator(nz, args.ngf, size, nc)
+    stem = netG.net[0]  # ganstudio computes its first layer as a matmul; the example has a plain ConvTranspose2d
+    netG.net[0] = nn.ConvTranspose2d(nz, stem.out_channels, stem.kernel_size, 1, 0, bias=False)
+    netG.net[0].weight.data.copy_(stem.weight.data)
     netD = SigmoidD(DCGANDiscriminator(args.ngf, size, nc))
     criterion = nn.BCELoss()
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -5,6 +5,7 @@ from ganstudio.errors import UserError
 from ganstudio.models import (
     DCGANDiscriminator,
     DCGANGenerator,
+    LatentStem,
     MLPDiscriminator,
     MLPGenerator,
     build_generator,
@@ -30,6 +31,22 @@ def test_dcgan_64_is_the_papers_network():
     g = DCGANGenerator(nz=100, ngf=64, image_size=64, channels=3)
     widths = [m.out_channels for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert widths == [512, 256, 128, 64, 3]
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_latent_stem_is_the_transposed_convolution_values_and_gradients(layout):
+    torch.manual_seed(0)
+    stem = LatentStem(16, 24, 4, 1, 0, bias=False).to(memory_format=layout)
+    z = torch.randn(5, 16, 1, 1, requires_grad=True)
+    out, ref = stem(z), torch.nn.functional.conv_transpose2d(z, stem.weight)
+    assert out.shape == ref.shape == (5, 24, 4, 4)
+    assert torch.allclose(out, ref, atol=1e-6)
+    up = torch.randn_like(ref)
+    grads = torch.autograd.grad((out * up).sum(), (z, stem.weight))
+    ref_grads = torch.autograd.grad((ref * up).sum(), (z, stem.weight))
+    for got, want in zip(grads, ref_grads):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert list(stem.state_dict()) == ["weight"]  # checkpoints keep the ConvTranspose2d's layout
 
 
 def test_dcgan_init_is_normal_0_002():
