@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from ganstudio import catalog, cli, images, latent, runtime
 from ganstudio.errors import UserError
 from ganstudio.outputs import Outputs
-from ganstudio.studio import LATENT_LIMIT, MAX_N, MAX_STEPS, Models, Studio, parse_dims
+from ganstudio.picker import Models
+from ganstudio.studio import LATENT_LIMIT, MAX_N, MAX_STEPS, Studio, parse_dims
 
 SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas deprecations inside gradio

@@ -211,7 +211,9 @@ def train(
 
     columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[health]}")]
-    with Progress(*columns, console=console, transient=False) as progress, contextlib.closing(watch):
+    # Redrawn twice a second: the bar moves only every log_every steps, and on a 2-core CPU the default 10
+    # redraws a second cost 2.5% of a 28 px step (measured against the same step without a live bar).
+    with Progress(*columns, console=console, transient=False, refresh_per_second=2) as progress, contextlib.closing(watch):
         task = progress.add_task("train", total=steps, completed=start, health="")
         step = start
         while step < steps:
