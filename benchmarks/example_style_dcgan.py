@@ -92,6 +92,9 @@ def main() -> None:
     netG.net[0] = nn.ConvTranspose2d(nz, stem.out_channels, stem.kernel_size, 1, 0, bias=False)
     netG.net[0].weight.data.copy_(stem.weight.data)
     netD = SigmoidD(DCGANDiscriminator(args.ngf, size, nc))
+    head = netD.d.head  # likewise D's last layer: a matrix-vector product in ganstudio, a plain Conv2d here
+    netD.d.head = nn.Conv2d(head.in_channels, 1, head.kernel_size, 1, 0, bias=False)
+    netD.d.head.weight.data.copy_(head.weight.data)
     criterion = nn.BCELoss()
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))

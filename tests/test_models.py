@@ -6,6 +6,7 @@ from ganstudio.models import (
     DCGANDiscriminator,
     DCGANGenerator,
     LatentStem,
+    LogitHead,
     MLPDiscriminator,
     MLPGenerator,
     build_generator,
@@ -47,6 +48,22 @@ def test_latent_stem_is_the_transposed_convolution_values_and_gradients(layout):
     for got, want in zip(grads, ref_grads):
         assert torch.allclose(got, want, atol=1e-5)
     assert list(stem.state_dict()) == ["weight"]  # checkpoints keep the ConvTranspose2d's layout
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_logit_head_is_the_whole_map_convolution_values_and_gradients(layout):
+    torch.manual_seed(0)
+    head = LogitHead(24, 1, 4, 1, 0, bias=False).to(memory_format=layout)
+    x = torch.randn(5, 24, 4, 4).to(memory_format=layout).requires_grad_(True)
+    out, ref = head(x).flatten(), torch.nn.functional.conv2d(x, head.weight).flatten()
+    assert out.shape == ref.shape == (5,)
+    assert torch.allclose(out, ref, atol=1e-5)
+    up = torch.randn(5)
+    grads = torch.autograd.grad((out * up).sum(), (x, head.weight))
+    ref_grads = torch.autograd.grad((ref * up).sum(), (x, head.weight))
+    for got, want in zip(grads, ref_grads):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert list(head.state_dict()) == ["weight"]
 
 
 def test_dcgan_init_is_normal_0_002():
