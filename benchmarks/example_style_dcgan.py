@@ -2,7 +2,9 @@
 
 Images go through PIL and a DataLoader every epoch, D ends in Sigmoid and is trained with BCELoss, real and
 fake get separate backward passes, and the losses are read with .item() every step. The networks are
-ganstudio's DCGAN G and D (same architecture as `ganstudio train`), with the Sigmoid put back on D.
+ganstudio's DCGAN G and D (same architecture and init as `ganstudio train`), with the Sigmoid put back on D
+and G's first and D's last layer as the plain ConvTranspose2d and Conv2d the example has (ganstudio runs
+those two as the matrix products they are).
 
     python benchmarks/example_style_dcgan.py --data mnist|emoji --steps N --workers 2
 Prints one JSON line: {"steps", "batch_size", "seconds" (the training loop, data loading included)}.
