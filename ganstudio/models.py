@@ -43,6 +43,11 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H*W*C), in channels_last order: a view of a channels_last tensor, not a copy."""
+    return t.permute(0, 2, 3, 1).reshape(len(t), -1)
+
+
 class LatentStem(nn.ConvTranspose2d):
     """A DCGAN generator's first layer: a ConvTranspose2d (nz -> c, kernel k, stride 1) on the 1x1 latent.
 
@@ -53,8 +58,7 @@ class LatentStem(nn.ConvTranspose2d):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         nz, c, kh, kw = self.weight.shape
-        w = self.weight.permute(0, 2, 3, 1).reshape(nz, kh * kw * c)  # a view when the weight is channels_last
-        return (z.reshape(-1, nz) @ w).reshape(-1, kh, kw, c).permute(0, 3, 1, 2)  # (B, c, kh, kw)
+        return (z.reshape(-1, nz) @ _rows(self.weight)).reshape(-1, kh, kw, c).permute(0, 3, 1, 2)  # (B, c, kh, kw)
 
 
 class LogitHead(nn.Conv2d):
@@ -65,8 +69,7 @@ class LogitHead(nn.Conv2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.permute(0, 2, 3, 1).reshape(self.out_channels, -1)  # a view when the weight is channels_last
-        return x.permute(0, 2, 3, 1).reshape(len(x), -1) @ w.T  # (B, out_channels)
+        return _rows(x) @ _rows(self.weight).T  # (B, out_channels)
 
 
 class DCGANGenerator(nn.Module):
@@ -130,7 +133,7 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *normalise(width * 2, side), nn.LeakyReLU(0.2, True)]
             width *= 2
         self.features = nn.Sequential(*layers)
-        # (B, width, base, base) -> (B, 1, 1, 1): one logit per image
+        # (B, width, base, base) -> (B, 1): one logit per image
         self.head = LogitHead(width, 1, base, 1, 0, bias=False)
         self.apply(dcgan_init)
         if spectral_norm:
