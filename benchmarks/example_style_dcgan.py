@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
 
 
 class MnistImages(Dataset):
@@ -80,7 +80,7 @@ def main() -> None:
         size, nc = 28, 1
         dataset = MnistImages(transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]))
     else:
-        from ganstudio.data import emoji_files
+        from ganstudio.data.datasets import emoji_files
 
         size, nc = 64, 3
         tf = transforms.Compose([transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),

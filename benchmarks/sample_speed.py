@@ -26,7 +26,7 @@ TORCH_SCRIPT = textwrap.dedent(
     import sys, torch
     from safetensors.torch import load_file
     from torchvision.utils import save_image
-    from ganstudio.models import DCGANGenerator
+    from ganstudio.train.models import DCGANGenerator
     weights, out, nz, ngf, size, ch = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
     g = DCGANGenerator(nz, ngf, size, ch)
     g.load_state_dict(load_file(weights), strict=False)
@@ -70,7 +70,7 @@ def main() -> None:
 
     import numpy as np
 
-    from ganstudio import latent, runtime
+    from ganstudio.explore import latent, runtime
 
     onnx_gen = runtime.load(args.model, backend="onnx", device="cpu")
     card = onnx_gen.card

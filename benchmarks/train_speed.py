@@ -75,7 +75,7 @@ def step_gflop(size: int, channels: int, freeze_d: bool) -> float:
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+    from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
 
     g, d = DCGANGenerator(100, 64, size, channels), DCGANDiscriminator(64, size, channels)
     real = torch.randn(64, channels, size, size)

@@ -59,7 +59,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load(model: str | None, backend: str, device: str):
-    from ganstudio import runtime
+    from ganstudio.explore import runtime
 
     if backend not in ("onnx", "torch"):
         raise UserError(f"--backend {backend!r}: use onnx or torch")
@@ -69,7 +69,7 @@ def _load(model: str | None, backend: str, device: str):
 
 
 def _write(render, png: Path, gif: bool, fps: float) -> list[Path]:
-    from ganstudio import images
+    from ganstudio.explore import images
 
     written = [images.save_png(render.image, png, render.recipe)]
     if gif:
@@ -122,7 +122,7 @@ def sample(
 
     * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
     """
-    from ganstudio import images, latent, render
+    from ganstudio.explore import images, latent, render
 
     gen = _load(model, backend, device)
     if not dim:
@@ -162,7 +162,7 @@ def interpolate(
 
     Example: `ganstudio interpolate --from 3 --to 9 --steps 16 --slerp --gif`
     """
-    from ganstudio import render
+    from ganstudio.explore import render
 
     gen = _load(model, backend, device)
     r = render.interpolate(gen, seed_from, seed_to, steps, "slerp" if slerp else "lerp", psi)
@@ -187,7 +187,7 @@ def walk(
 
     Example: `ganstudio walk --seed 3 --steps 60 --gif`
     """
-    from ganstudio import render
+    from ganstudio.explore import render
 
     gen = _load(model, backend, device)
     r = render.walk(gen, seed, steps, step_size, psi)
@@ -204,8 +204,8 @@ def info(
 
     Examples: `ganstudio info mnist-dcgan`, `ganstudio info runs/mnist-dcgan`, `ganstudio info --list`
     """
-    from ganstudio import catalog
-    from ganstudio.describe import describe, list_table
+    from ganstudio.artifact import catalog
+    from ganstudio.artifact.describe import describe, list_table
 
     from rich.console import Console
 
@@ -238,6 +238,7 @@ def train(
 
     * `ganstudio train --resume runs/mnist-dcgan` - continue exactly where a stopped run left off
     """
+    from ganstudio.artifact import rundir
     from ganstudio.train import recipe as recipes
 
     sets = list(overrides or [])
@@ -257,7 +258,7 @@ def train(
     else:
         r = recipes.load(what, sets)
         run_dir = out or Path("runs") / recipes.run_name(what, r)
-        if (run_dir / "state").is_dir():
+        if (run_dir / rundir.STATE_DIR).is_dir():
             raise UserError(f"{run_dir} already holds a run: resume it with --resume {run_dir}, or pick another --out")
     from ganstudio.train.loop import train as run_training
 
@@ -281,11 +282,12 @@ def export(
     """
     if not run.is_dir():
         raise UserError(f"{run}: no such run directory")
-    from ganstudio.export import export_run
+    from ganstudio.artifact import rundir
+    from ganstudio.train.export import export_run
 
     card = export_run(run, out)
     typer.echo(f"exported {out or run}/ (onnx vs torch max abs diff {card.parity['max_abs_diff']:.2e}, tolerance {card.parity['tolerance']:g})")
-    if (report := (out or run) / "report.html").is_file():
+    if (report := (out or run) / rundir.REPORT_FILE).is_file():
         typer.echo(f"report: {report}")
 
 
@@ -310,8 +312,9 @@ def coverage(
     from rich.console import Console
     from rich.table import Table
 
-    from ganstudio import catalog, runtime
-    from ganstudio.coverage import NOTE_PREFIX, measure
+    from ganstudio.artifact import catalog
+    from ganstudio.explore import runtime
+    from ganstudio.train.coverage import NOTE_PREFIX, measure
 
     found = catalog.resolve(model)
     result = measure(runtime.load(found.path), n, seed, data)
@@ -324,7 +327,7 @@ def coverage(
     console.print(table)
     console.print(result.note())
     if record:
-        from ganstudio.export import annotate
+        from ganstudio.train.export import annotate
 
         annotate(found.path, result.note(), result.metrics(), replaces=NOTE_PREFIX)
         console.print(f"recorded in {found.path / 'card.json'}")
@@ -347,7 +350,7 @@ def serve(
     # never a notebook and draws no plots, so those imports fail here as they would without the packages.
     for unused in ("IPython", "matplotlib"):
         sys.modules.setdefault(unused, None)  # type: ignore[arg-type]
-    from ganstudio.app import launch
+    from ganstudio.studio.app import launch
 
     launch(model=model, host=host, port=port, share=share)
 

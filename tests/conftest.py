@@ -16,9 +16,9 @@ def make_tiny_model(
     """A randomly initialised DCGAN generator, exported like a trained one (card, ONNX, parity, grid)."""
     import torch
 
-    from ganstudio.checkpoint import Card
-    from ganstudio.export import export_generator
-    from ganstudio.models import DCGANGenerator
+    from ganstudio.artifact.checkpoint import Card
+    from ganstudio.train.export import export_generator
+    from ganstudio.train.models import DCGANGenerator
 
     torch.manual_seed(seed)
     g = DCGANGenerator(nz=nz, ngf=8, image_size=image_size, channels=channels)
@@ -38,7 +38,7 @@ def server():
     """`ganstudio serve`'s app on a free 127.0.0.1 port with the shipped model; yields its URL."""
     import socket
 
-    from ganstudio.app import start
+    from ganstudio.studio.app import start
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ganstudio import catalog, cli, images, latent, runtime
+from ganstudio.artifact import catalog
+from ganstudio import cli
+from ganstudio.explore import images, latent, runtime
 from ganstudio.errors import UserError
-from ganstudio.outputs import Outputs
-from ganstudio.picker import Models
-from ganstudio.studio import LATENT_LIMIT, MAX_N, MAX_STEPS, Studio, parse_dims
+from ganstudio.studio.outputs import Outputs
+from ganstudio.studio.picker import Models
+from ganstudio.studio.service import LATENT_LIMIT, MAX_N, MAX_STEPS, Studio, parse_dims
 
 SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas deprecations inside gradio
@@ -246,7 +248,7 @@ def test_outputs_sweep_old_files(tmp_path):
 def test_ui_errors_are_one_line_messages_and_bugs_do_not_leak_tracebacks():
     import gradio as gr
 
-    from ganstudio.app import ui
+    from ganstudio.studio.app import ui
 
     def mistake() -> None:
         raise UserError("n 300 is out of range: use 1..256")
@@ -271,14 +273,14 @@ def test_serving_never_imports_torch():
                     raise ImportError("the serving process must not import torch")
 
         sys.meta_path.insert(0, NoTorch())
-        import ganstudio.app
-        from ganstudio.studio import Studio
+        import ganstudio.studio.app
+        from ganstudio.studio.service import Studio
         st = Studio({str(SHIPPED)!r})
         s = st.new_session()
         st.set_dim(s, 0, 1.0)
         st.current(s)
         st.sample(st.models.default, 0, 4, 1.0)
-        ganstudio.app.build(st)
+        ganstudio.studio.app.build(st)
         assert "torch" not in sys.modules
         print("ok")
     """)
@@ -287,10 +289,10 @@ def test_serving_never_imports_torch():
 
 
 def test_serve_command_binds_localhost_without_share_by_default(monkeypatch):
-    import ganstudio.app
+    import ganstudio.studio.app
 
     seen = {}
-    monkeypatch.setattr(ganstudio.app, "launch", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(ganstudio.studio.app, "launch", lambda **kw: seen.update(kw))
     unused = ("IPython", "matplotlib")  # Gradio's notebook hooks and plot backends: a server needs neither
     saved = {name: sys.modules.pop(name, "absent") for name in unused}
     try:
@@ -389,7 +391,7 @@ def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp
 
 
 def test_a_port_in_use_is_one_line(server):
-    from ganstudio.app import start
+    from ganstudio.studio.app import start
 
     port = int(server.rstrip("/").rsplit(":", 1)[1])
     with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port} .*pick another --port"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ganstudio import catalog
+from ganstudio.artifact import catalog
 
 SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

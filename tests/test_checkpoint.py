@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from ganstudio import checkpoint
-from ganstudio.checkpoint import Card
+from ganstudio.artifact import checkpoint
+from ganstudio.artifact.checkpoint import Card
 from ganstudio.errors import UserError
 
 ARCH = {"name": "dcgan", "nz": 8, "ngf": 8, "image_size": 28, "channels": 1}

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from ganstudio import images, latent, runtime
+from ganstudio.explore import images, latent, runtime
 from ganstudio.cli import app
 
 runner = CliRunner()

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ganstudio import checkpoint, coverage, data, runtime
-from ganstudio.checkpoint import CARD, WEIGHTS
+from ganstudio.artifact import checkpoint
+from ganstudio.train import coverage
+from ganstudio.data import datasets
+from ganstudio.explore import runtime
+from ganstudio.artifact.checkpoint import CARD, WEIGHTS
 from ganstudio.cli import app
 
 from conftest import SHIPPED, make_tiny_model
@@ -28,7 +31,7 @@ def test_a_class_drawn_far_below_its_share_is_dropped():
 
 def fake_generator(digits: set[int]) -> runtime.Generator:
     """A 'generator' that returns real MNIST digits of the given classes only, chosen by z."""
-    mnist = data.load("mnist")
+    mnist = datasets.load("mnist")
     pool = mnist.images[np.isin(mnist.labels, list(digits))].astype(np.float32) / 255.0  # (N, 1, 28, 28)
     real = runtime.load(SHIPPED)
     card = real.card.replace(output_range=(0.0, 1.0))

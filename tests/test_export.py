@@ -5,9 +5,11 @@ import onnx
 import pytest
 import torch
 
-from ganstudio import checkpoint, export, images
-from ganstudio.checkpoint import CARD, GRAPH, GRID, WEIGHTS, Card
-from ganstudio.models import DCGANGenerator, MLPGenerator
+from ganstudio.artifact import checkpoint
+from ganstudio.train import export
+from ganstudio.explore import images
+from ganstudio.artifact.checkpoint import CARD, GRAPH, GRID, WEIGHTS, Card
+from ganstudio.train.models import DCGANGenerator, MLPGenerator
 
 from conftest import make_tiny_model
 
@@ -81,7 +83,7 @@ def test_exported_module_is_plain_and_eval(tiny_model):
     card, tensors = checkpoint.load_weights(tiny_model / WEIGHTS)
     g = DCGANGenerator(8, 8, 28, 1)
     g.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=False)
-    from ganstudio import latent
+    from ganstudio.explore import latent
 
     z = latent.z_batch(0, 64, 8)
     with torch.inference_mode():

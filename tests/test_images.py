@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganstudio import atomic, images
+from ganstudio.artifact import atomic
+from ganstudio.explore import images
 from ganstudio.errors import UserError
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganstudio import latent
+from ganstudio.explore import latent
 from ganstudio.errors import UserError
 
 

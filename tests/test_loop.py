@@ -5,7 +5,7 @@ import contextlib
 import pytest
 import torch
 
-from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
 from ganstudio.train import recipe
 from ganstudio.train.loop import Batches, generator_backward
 from ganstudio.train.losses import build_loss

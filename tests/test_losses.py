@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
 from ganstudio.train import recipe
 from ganstudio.train.losses import DCGANLoss, FeatureMatching, WGANGPLoss, build_loss, feature_distance, gradient_penalty
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ganstudio.errors import UserError
-from ganstudio.models import (
+from ganstudio.train.models import (
     DCGANDiscriminator,
     DCGANGenerator,
     LatentStem,

@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from ganstudio.models import DCGANDiscriminator, DCGANGenerator
+from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
+from ganstudio.artifact import rundir
 from ganstudio.train import monitor
 
 
@@ -28,10 +29,10 @@ def test_monitor_averages_each_interval_and_writes_once(tmp_path):
     assert m.add(1, {"a": torch.tensor(3.0)}) == {"a": 2.0}
     m.add(2, {"a": torch.tensor(5.0)})
     m.flush(2)  # the partial last interval
-    rows = [json.loads(x) for x in (tmp_path / monitor.METRICS_FILE).read_text().splitlines()]
+    rows = [json.loads(x) for x in (tmp_path / rundir.METRICS_FILE).read_text().splitlines()]
     assert rows == [{"step": 2, "a": 2.0}, {"step": 3, "a": 5.0}]
-    monitor.truncate_after(tmp_path / monitor.METRICS_FILE, 2)
-    assert monitor.last_row(tmp_path / monitor.METRICS_FILE, 10) == {"a": 2.0}
+    rundir.truncate_after(tmp_path / rundir.METRICS_FILE, 2)
+    assert rundir.last_row(tmp_path / rundir.METRICS_FILE, 10) == {"a": 2.0}
 
 
 def test_diversity_is_the_spread_across_the_batch_and_zero_for_copies_of_one_image():
@@ -49,4 +50,4 @@ def test_the_last_step_flushes_a_partial_interval_and_a_discarded_one_is_never_w
     m.discard()  # a rollback: these steps are trained again
     assert m.add(0, {"a": torch.tensor(1.0)}) is None
     assert m.add(1, {"a": torch.tensor(3.0)}, last=True) == {"a": 2.0}
-    assert monitor.read_rows(tmp_path / monitor.METRICS_FILE) == [{"step": 2, "a": 2.0}]
+    assert rundir.read_rows(tmp_path / rundir.METRICS_FILE) == [{"step": 2, "a": 2.0}]

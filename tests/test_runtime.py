@@ -3,8 +3,9 @@ import os
 import numpy as np
 import pytest
 
-from ganstudio import catalog, latent, runtime
-from ganstudio.checkpoint import GRAPH, WEIGHTS
+from ganstudio.artifact import catalog
+from ganstudio.explore import latent, runtime
+from ganstudio.artifact.checkpoint import GRAPH, WEIGHTS
 from ganstudio.errors import UserError
 
 from conftest import SHIPPED

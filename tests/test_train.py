@@ -14,7 +14,7 @@ from PIL import Image
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
-from ganstudio import runtime
+from ganstudio.explore import runtime
 from ganstudio.cli import app
 from ganstudio.train import state
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from ganstudio import runtime
+from ganstudio.explore import runtime
 from ganstudio.train import loop, recipe, state
 
 TINY = ["nz=8", "ngf=8", "ndf=8", "batch_size=8", "log_every=5", "sample_every=1000", "checkpoint_every=1000"]

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ganstudio import data
+from ganstudio.data import datasets
 from ganstudio.errors import UserError
 from ganstudio.train import loop, recipe, state
 from ganstudio.train.optim import build_optimizers, lr_at, momentum_at, schedule
@@ -17,7 +17,7 @@ TINY = dict(dataset="mnist", nz=8, ngf=8, ndf=8, batch_size=8, log_every=1, samp
 
 def models(**values) -> tuple[nn.Module, nn.Module]:
     """G and D as the loop builds them for a 28x28 grey dataset."""
-    g, d, _ = loop.build_models(recipe.make(**{**TINY, **values}), data.Dataset("mnist", np.zeros((1, 1, 28, 28), np.uint8)))
+    g, d, _ = loop.build_models(recipe.make(**{**TINY, **values}), datasets.Dataset("mnist", np.zeros((1, 1, 28, 28), np.uint8)))
     return g, d
 
 
@@ -40,7 +40,7 @@ def run_with_d_inputs(monkeypatch, tmp_path, **values) -> tuple[list[torch.Tenso
 
 
 def clean_batches() -> loop.Batches:
-    return loop.Batches(torch.from_numpy(data.load("mnist").images), 8, 0, (-1.0, 1.0))
+    return loop.Batches(torch.from_numpy(datasets.load("mnist").images), 8, 0, (-1.0, 1.0))
 
 
 def test_instance_noise_sigma_decays_linearly_to_zero():

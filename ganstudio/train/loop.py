@@ -22,23 +22,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 from torchvision.utils import save_image
 
-from ganstudio import __version__, atomic, data
-from ganstudio.checkpoint import Card
-from ganstudio.devices import pick_device
+from ganstudio import __version__
+from ganstudio.artifact import atomic, rundir
+from ganstudio.data import datasets
+from ganstudio.artifact.checkpoint import Card
+from ganstudio.train.devices import pick_device
 from ganstudio.errors import UserError
-from ganstudio.export import export_run
-from ganstudio.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from ganstudio.train.export import export_run
+from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganstudio.train import monitor, state, watchdog
 from ganstudio.train.losses import Loss, Metrics, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
 from ganstudio.train.tricks import InstanceNoise
 
-SAMPLES_DIR = "samples"
 FIXED_Z = 64  # images in each timeline grid
 
 
-def build_models(r: Recipe, ds: data.Dataset) -> tuple[nn.Module, nn.Module, dict]:
+def build_models(r: Recipe, ds: datasets.Dataset) -> tuple[nn.Module, nn.Module, dict]:
     """G, D and the generator's architecture dict (what the card records)."""
     size, ch = ds.image_size, ds.channels
     if r.model == "mlp":
@@ -134,7 +135,7 @@ def train(
     device = pick_device(r.device)
     torch.manual_seed(r.seed)
 
-    ds = data.load(r.dataset, r.data or None, r.image_size)
+    ds = datasets.load(r.dataset, r.data or None, r.image_size)
     g, d, arch = build_models(r, ds)
     # Convolutions run channels_last, the layout oneDNN (CPU) and cuDNN (tensor cores) are fastest in
     # (measured: 1.15-1.3x the DCGAN step on this CPU); the MLP has no convolutions.
@@ -158,20 +159,20 @@ def train(
     rngs = {"noise": noise}
     start, seconds_before, resumed = 0, 0.0, None
     run_dir.mkdir(parents=True, exist_ok=True)
-    metrics_file = run_dir / monitor.METRICS_FILE
+    metrics_file = run_dir / rundir.METRICS_FILE
     if resume:
         last = state.latest(run_dir)
         if last is None:
             raise UserError(f"{run_dir}: no training checkpoint to resume from")
         resumed = state.restore(last, modules, optimizers, rngs)
         start, seconds_before = resumed["step"], resumed.get("seconds", 0.0)
-        monitor.truncate_after(metrics_file, start)
-        monitor.truncate_after(run_dir / watchdog.ALERTS_FILE, start)  # the replayed steps raise them again
+        rundir.truncate_after(metrics_file, start)
+        rundir.truncate_after(run_dir / rundir.ALERTS_FILE, start)  # the replayed steps raise them again
         console.print(f"resuming {run_dir} from step {start:,}")
     guard = watchdog.Watchdog(run_dir, console, r.max_rollbacks, resumed)
     if resume:
-        guard.rewind(monitor.read_rows(metrics_file))
-    (run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+        guard.rewind(rundir.read_rows(metrics_file))
+    (run_dir / rundir.SAMPLES_DIR).mkdir(exist_ok=True)
     watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
     g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
     sampler = g_ema if g_ema is not None else g
@@ -203,8 +204,8 @@ def train(
         last = state.latest(run_dir)
         guard.diverged(step, what, last, state.step_of(last))
         back = state.restore(last, modules, optimizers, rngs)["step"]
-        monitor.truncate_after(metrics_file, back)
-        guard.rewind(monitor.read_rows(metrics_file))
+        rundir.truncate_after(metrics_file, back)
+        guard.rewind(rundir.read_rows(metrics_file))
         watch.discard()
         checkpoint(back, elapsed())  # the lowered rate becomes part of the resume point
         return back
@@ -253,7 +254,7 @@ def train(
             if logged is not None:
                 progress.update(task, completed=step + 1, health=monitor.summary(logged) + guard.badge())
             if (step + 1) % r.sample_every == 0 or step + 1 == steps:
-                _grid(sampler, fixed_z, output_range, run_dir / SAMPLES_DIR / f"step_{step + 1:07d}.png")
+                _grid(sampler, fixed_z, output_range, run_dir / rundir.SAMPLES_DIR / f"step_{step + 1:07d}.png")
             if due:
                 checkpoint(step + 1, elapsed())
             step += 1

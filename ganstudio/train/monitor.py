@@ -16,8 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-METRICS_FILE = "metrics.jsonl"
-
+from ganstudio.artifact import rundir
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The weight of every conv/linear layer, first layer first (its gradient is the one that vanishes).
@@ -50,7 +49,7 @@ def diversity(real: Tensor, fake: Tensor) -> dict[str, Tensor]:
 
 class Monitor:
     def __init__(self, run_dir: Path, log_every: int, tensorboard: bool = True):
-        self.path = run_dir / METRICS_FILE
+        self.path = run_dir / rundir.METRICS_FILE
         self.log_every = log_every
         self.keys: list[str] | None = None
         self.sums: Tensor | None = None
@@ -94,27 +93,6 @@ class Monitor:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def truncate_after(path: Path, step: int) -> None:
-    """On resume or rollback, drop rows (of metrics.jsonl or alerts.jsonl) logged after the checkpoint we go back to."""
-    if not path.is_file():
-        return
-    rows: list[str] = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(r + "\n" for r in rows))
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Every logged row, oldest first (non-finite values are the strings "nan", "inf", "-inf")."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
-
-
-def last_row(path: Path, step: int) -> dict[str, float]:
-    """The last logged monitors at or before `step`, without gradient norms (what a card records)."""
-    rows = [row for row in read_rows(path) if row["step"] <= step]
-    if not rows:
-        return {}
-    return {k: round(v, 4) for k, v in rows[-1].items() if k != "step" and not k.startswith("grad/") and isinstance(v, float)}
 
 
 def summary(metrics: dict[str, Any]) -> str:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from ganstudio.catalog import REPO_ROOT
 from ganstudio.errors import UserError
 
-RECIPE_DIRS = (Path.cwd() / "train", REPO_ROOT / "train")
+# ./train, then the recipes beside the package (train/*.toml at the repository root).
+RECIPE_DIRS = (Path.cwd() / "train", Path(__file__).resolve().parents[2] / "train")
 # The recipe `ganstudio train DATASET` uses.
 DEFAULT_RECIPES = {
     "mnist": "mnist-dcgan",

@@ -17,13 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ganstudio import atomic
-from ganstudio.checkpoint import GRID, Card
-from ganstudio.train import monitor, watchdog
-from ganstudio.train.loop import SAMPLES_DIR
+from ganstudio.artifact import atomic, rundir
+from ganstudio.artifact.checkpoint import GRID, Card
+from ganstudio.train import watchdog
 from ganstudio.train.recipe import Recipe
 
-REPORT_FILE = "report.html"
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 WIDTH, PLOT_HEIGHT = 520, 180  # two plots side by side on a laptop screen
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 26, 30  # margins around the plot area (TOP grows by one line per legend row)
@@ -45,13 +43,13 @@ figure.final img { width: 360px; }
 
 def write(run_dir: Path, card: Card, out_dir: Path | None = None) -> Path:
     """Write report.html for a training run into out_dir (default: the run directory); return its path."""
-    out = (out_dir or run_dir) / REPORT_FILE
+    out = (out_dir or run_dir) / rundir.REPORT_FILE
     atomic.write_bytes(out, render(run_dir, card, out_dir or run_dir).encode())
     return out
 
 
 def render(run_dir: Path, card: Card, model_dir: Path) -> str:
-    rows = monitor.read_rows(run_dir / monitor.METRICS_FILE)
+    rows = rundir.read_rows(run_dir / rundir.METRICS_FILE)
     alerts = watchdog.read_alerts(run_dir)
     marks = [(a["step"], a["kind"]) for a in alerts]
     body = [
@@ -250,7 +248,7 @@ def img(path: Path, caption: str, cls: str = "") -> str:
 
 
 def grids_section(run_dir: Path, model_dir: Path) -> str:
-    grids = sorted((run_dir / SAMPLES_DIR).glob("step_*.png"))
+    grids = sorted((run_dir / rundir.SAMPLES_DIR).glob("step_*.png"))
     parts = ["<p>The same 64 latent vectors at every kept step (the EMA generator when the run keeps one).</p>",
              '<div class="grids">', *(img(p, f"step {int(p.stem.removeprefix('step_')):,}") for p in grids), "</div>"]
     if (model_dir / GRID).is_file():

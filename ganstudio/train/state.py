@@ -16,16 +16,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 from torch import nn
 
-from ganstudio import atomic
+from ganstudio.artifact import atomic, rundir
 from ganstudio.errors import UserError
 
-STATE_DIR = "state"
 _NAME = re.compile(r"^step_(\d{7,})\.safetensors$")
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
     """Finished checkpoints, oldest first (temp files of an interrupted write are not matched)."""
-    d = run_dir / STATE_DIR
+    d = run_dir / rundir.STATE_DIR
     found = [p for p in d.glob("step_*.safetensors") if _NAME.match(p.name)] if d.is_dir() else []
     return sorted(found, key=step_of)
 
@@ -74,7 +73,7 @@ def save(
         tensors[f"rng/{name}"] = gen.get_state()
     tensors["rng/torch_global"] = torch.get_rng_state()
     metadata = {"ganstudio.state": json.dumps({**meta, "step": step, "param_groups": groups})}
-    path = run_dir / STATE_DIR / f"step_{step:07d}.safetensors"
+    path = run_dir / rundir.STATE_DIR / f"step_{step:07d}.safetensors"
     atomic.write_bytes(path, st_save(tensors, metadata=metadata))
     for old in checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)

@@ -35,9 +35,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from ganstudio.artifact import rundir
 from ganstudio.errors import UserError
 
-ALERTS_FILE = "alerts.jsonl"
 PATIENCE = 4  # logged rows running a rule must hold before it is announced (and fail before it re-arms)
 # convergence failure
 D_WINS_BELOW = 0.05  # mean D(G(z)) under this: D rejects nearly every fake
@@ -142,14 +142,14 @@ class Episode:
 
 
 def read_alerts(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / ALERTS_FILE
+    path = run_dir / rundir.ALERTS_FILE
     return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
 
 
 class Watchdog:
     def __init__(self, run_dir: Path, console: Console, max_rollbacks: int, resumed: dict[str, Any] | None = None):
         """`resumed`: the metadata of the checkpoint a run resumes from (its lr_scale and rollback count)."""
-        self.path = run_dir / ALERTS_FILE
+        self.path = run_dir / rundir.ALERTS_FILE
         self.console, self.max_rollbacks = console, max_rollbacks
         self.lr_scale: float = (resumed or {}).get("lr_scale", 1.0)
         self.rollbacks: int = (resumed or {}).get("rollbacks", 0)

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganstudio import atomic, checkpoint, images, latent
-from ganstudio.checkpoint import GRAPH, GRID, WEIGHTS, Card
+from ganstudio.artifact import atomic, checkpoint, rundir
+from ganstudio.explore import images, latent
+from ganstudio.artifact.checkpoint import GRAPH, GRID, WEIGHTS, Card
 from ganstudio.errors import UserError
-from ganstudio.models import DCGANGenerator, build_generator, generator_tensors, load_generator_tensors
+from ganstudio.train.models import DCGANGenerator, build_generator, generator_tensors, load_generator_tensors
 
 PARITY_BATCHES = (1, 7, 64)
 PARITY_TOLERANCE = 1e-4
@@ -152,7 +153,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
     if last is None:
         if (run_dir / WEIGHTS).is_file():
             return reexport(run_dir, out_dir)
-        raise UserError(f"{run_dir}: nothing to export (no training checkpoint in {state.STATE_DIR}/, no {WEIGHTS})")
+        raise UserError(f"{run_dir}: nothing to export (no training checkpoint in {rundir.STATE_DIR}/, no {WEIGHTS})")
     meta, tensors = state.read(last)
     which = "G_ema" if any(k.startswith("G_ema/") for k in tensors) else "G"
     g = build_generator(meta["architecture"])
@@ -173,7 +174,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
             "ganstudio_version": meta["ganstudio_version"],
             "recipe": r,
         },
-        metrics=monitor.last_row(run_dir / monitor.METRICS_FILE, meta["step"]),
+        metrics=rundir.last_row(run_dir / rundir.METRICS_FILE, meta["step"]),
         notes=watchdog.notes(run_dir, meta),
     )
     card = export_generator(g, card, out_dir or run_dir)

@@ -14,11 +14,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganstudio.checkpoint import CARD, GRAPH, WEIGHTS
+from ganstudio.artifact import rundir
+from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS
 from ganstudio.errors import UserError
 
 DEFAULT_MODEL = "mnist-dcgan"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def resolve(model: str | os.PathLike | None) -> ModelDir:
         path = path.parent
     if path.is_dir():
         if not (path / WEIGHTS).is_file():
-            hint = " (a training run exports when it ends: `ganstudio export RUN`)" if (path / "state").is_dir() else ""
+            hint = " (a training run exports when it ends: `ganstudio export RUN`)" if (path / rundir.STATE_DIR).is_dir() else ""
             raise UserError(f"{path}: no {WEIGHTS} in this directory{hint}")
         return ModelDir(path.resolve())
     if os.sep in spec or spec.startswith("."):

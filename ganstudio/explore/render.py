@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ganstudio import __version__, images, latent
+from ganstudio import __version__
+from ganstudio.explore import images, latent
 from ganstudio.errors import UserError
-from ganstudio.runtime import Generator
+from ganstudio.explore.runtime import Generator
 
 MAX_N = 1024
 MAX_STEPS = 512

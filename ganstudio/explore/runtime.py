@@ -18,8 +18,9 @@ from typing import Literal
 
 import numpy as np
 
-from ganstudio import catalog, images
-from ganstudio.checkpoint import GRAPH, Card, read_card, sha256_file
+from ganstudio.artifact import catalog
+from ganstudio.explore import images
+from ganstudio.artifact.checkpoint import GRAPH, Card, read_card, sha256_file
 from ganstudio.errors import UserError
 
 Backend = Literal["onnx", "torch"]
@@ -124,7 +125,7 @@ def load(
     if backend == "onnx":
         forward = _onnx_forward(found, card, device, threads)
     elif backend == "torch":
-        from ganstudio.torch_backend import torch_forward  # the only path from here to torch
+        from ganstudio.train.torch_backend import torch_forward  # the only path from here to torch
 
         forward = torch_forward(found.weights, device)
     else:

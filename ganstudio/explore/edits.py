@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ganstudio import images, latent
-from ganstudio.render import Render, recipe_for
-from ganstudio.runtime import Generator
+from ganstudio.explore import images, latent
+from ganstudio.explore.render import Render, recipe_for
+from ganstudio.explore.runtime import Generator
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio import data, latent, runtime
+from ganstudio.data import datasets
+from ganstudio.explore import latent, runtime
 from ganstudio.errors import UserError
 
 CLASS_NAMES = {
@@ -44,7 +45,7 @@ def _pixels(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).float().div_(255.0)
 
 
-def train_classifier(ds: data.Dataset, epochs: int = 4, seed: int = 0) -> tuple[nn.Module, float]:
+def train_classifier(ds: datasets.Dataset, epochs: int = 4, seed: int = 0) -> tuple[nn.Module, float]:
     """A CNN fitted on 90% of the labelled images; (model in eval mode, accuracy on the other 10%)."""
     if ds.labels is None:
         raise UserError(f"dataset {ds.name} has no labels to check coverage against")
@@ -109,9 +110,9 @@ class Coverage:
 
 
 @functools.lru_cache(maxsize=2)
-def _fitted(name: str, data_path: str | None, size: int) -> tuple[nn.Module, float, np.ndarray, data.Dataset]:
+def _fitted(name: str, data_path: str | None, size: int) -> tuple[nn.Module, float, np.ndarray, datasets.Dataset]:
     """(classifier, its held-out accuracy, each class's share of the data, the dataset), once per process."""
-    ds = data.load(name, data_path, size)
+    ds = datasets.load(name, data_path, size)
     model, accuracy = train_classifier(ds)
     assert ds.labels is not None  # train_classifier refused otherwise
     return model, accuracy, np.bincount(ds.labels) / len(ds.labels), ds

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ganstudio import directions, edits, effects, images, latent, picker, render, runtime
-from ganstudio.outputs import Outputs
-from ganstudio.checkpoint import load_weights, read_card
+from ganstudio.explore import directions, edits, effects, images, latent, render, runtime
+from ganstudio.studio import picker
+from ganstudio.studio.outputs import Outputs
+from ganstudio.artifact.checkpoint import load_weights, read_card
 from ganstudio.errors import UserError
 
 # The app's limits (tighter than the CLI's: one server, many people).

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from ganstudio import atomic
-from ganstudio.latent import grid_shape
+from ganstudio.artifact import atomic
+from ganstudio.explore.latent import grid_shape
 
 RECIPE_KEY = "ganstudio"
 PAD = 2  # pixels between tiles, as torchvision's make_grid

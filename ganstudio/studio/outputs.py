@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ganstudio import atomic, images, render
+from ganstudio.artifact import atomic
+from ganstudio.explore import images, render
 
 
 class Outputs:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ganstudio.catalog import ModelDir
+from ganstudio.artifact.catalog import ModelDir
 from ganstudio.errors import UserError
-from ganstudio.checkpoint import CARD, GRAPH, WEIGHTS, read_card, read_header, sha256_file
+from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS, read_card, read_header, sha256_file
 
 
 def _file_rows(model: ModelDir, recorded: dict[str, str]) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganstudio import latent
+from ganstudio.explore import latent
 
 
 @dataclass(frozen=True)

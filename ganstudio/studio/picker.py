@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from ganstudio import catalog
-from ganstudio.checkpoint import WEIGHTS, read_card
+from ganstudio.artifact import catalog
+from ganstudio.artifact.checkpoint import WEIGHTS, read_card
 from ganstudio.errors import UserError
 
 

@@ -31,15 +31,15 @@ os.environ.setdefault("MPLBACKEND", "agg")
 
 import gradio as gr  # noqa: E402
 
-from ganstudio import latent  # noqa: E402
-from ganstudio.checkpoint import read_card  # noqa: E402
+from ganstudio.explore import latent  # noqa: E402
+from ganstudio.artifact.checkpoint import read_card  # noqa: E402
 from ganstudio.errors import UserError  # noqa: E402
-from ganstudio.studio import (  # noqa: E402
+from ganstudio.studio.service import (  # noqa: E402
     DIRECTION_LIMIT, FPS_RANGE, LATENT_LIMIT, MAX_N, MAX_SLIDERS, MAX_STEPS, METHOD_TITLES, METHODS,
     N_DIRECTIONS, PSI_RANGE, STEP_SIZE_RANGE, Session, Studio,
 )
 
-log = logging.getLogger("ganstudio.app")
+log = logging.getLogger("ganstudio.studio.app")
 
 HOW_TO = """\
 **How to explore.** 1. *Sample* a grid (⚄ for a new seed) and click the image you like: it becomes the
