@@ -72,7 +72,7 @@ def main() -> None:
 
     from ganstudio.explore import latent, runtime
 
-    onnx_gen = runtime.load(args.model, backend="onnx", device="cpu")
+    onnx_gen = runtime.load(args.model, device="cpu")
     card = onnx_gen.card
     if card.name != "dcgan":
         sys.exit("this benchmark's torch script builds a DCGAN generator: pick a dcgan model")
@@ -93,7 +93,9 @@ def main() -> None:
 
     import torch
 
-    torch_gen = runtime.load(args.model, backend="torch", device="cpu")
+    from ganstudio.train import torch_backend
+
+    torch_gen = torch_backend.load(args.model, device="cpu")
     print("generator forward only (median per call)")
     print(f"  {'batch':>5}  {'torch':>10}  {'onnxruntime':>12}  {'ratio':>6}")
     for b in (1, 16, 64):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ganstudio.errors import UserError
+from ganstudio.explore import limits  # the bounds every option's help and check quote (tiny, no numpy)
 
 app = typer.Typer(
     name="ganstudio",
@@ -29,12 +30,12 @@ ModelOpt = Annotated[
     Optional[str],
     typer.Option("--model", "-m", help="A checkpoint name (see `ganstudio info --list`), a model directory or one of its files. Default: mnist-dcgan."),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Seed of the latent vector (0..4294967295).")]
-PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation: scale z toward the prior's mean (1 = off, 0.7 = typical images).")]
+SeedOpt = Annotated[int, typer.Option("--seed", "-s", help=f"Seed of the latent vector ({limits.SEED}).")]
+PsiOpt = Annotated[float, typer.Option("--psi", help=f"Truncation ({limits.PSI}): scale z toward the prior's mean (1 = off, 0.7 = typical images).")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="onnx (fast, no torch) or torch (for comparison).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
 GifOpt = Annotated[bool, typer.Option("--gif", help="Also write an animated GIF.")]
-FpsOpt = Annotated[float, typer.Option("--fps", help="GIF frames per second.")]
+FpsOpt = Annotated[float, typer.Option("--fps", help=f"GIF frames per second ({limits.FPS}).")]
 
 
 def _err(message: str) -> None:
@@ -59,28 +60,28 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load(model: str | None, backend: str, device: str):
+    """The generator on the backend the user asked for; torch is imported only for --backend torch."""
+    if backend not in ("onnx", "torch"):
+        raise UserError(f"--backend {backend[:40]!r}: use onnx or torch")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device {device[:40]!r}: use auto, cpu or cuda")
+    if backend == "torch":
+        from ganstudio.train import torch_backend
+
+        return torch_backend.load(model, device)
     from ganstudio.explore import runtime
 
-    if backend not in ("onnx", "torch"):
-        raise UserError(f"--backend {backend!r}: use onnx or torch")
-    if device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"--device {device!r}: use auto, cpu or cuda")
-    return runtime.load(model, backend=backend, device=device)  # type: ignore[arg-type]
+    return runtime.load(model, device=device)  # type: ignore[arg-type]
 
 
-def _write(render, png: Path, gif: bool, fps: float) -> list[Path]:
+def _write(r, png: Path, gif: bool, fps: float) -> list[Path]:
+    """The PNG (and the GIF beside it); fps was checked before anything was rendered."""
     from ganstudio.explore import images
 
-    written = [images.save_png(render.image, png, render.recipe)]
+    written = [images.save_png(r.image, png, r.recipe)]
     if gif:
-        check_fps(fps)
-        written.append(images.save_gif(render.gif_frames(), png.with_suffix(".gif"), render.recipe, fps))
+        written.append(images.save_gif(r.gif_frames(), png.with_suffix(".gif"), r.recipe, fps))
     return written
-
-
-def check_fps(fps: float) -> None:
-    if not 0.5 <= fps <= 50:
-        raise UserError(f"--fps {fps} is out of range: use 0.5..50")
 
 
 def _png_path(out: Path, default_name: str) -> Path:
@@ -101,11 +102,11 @@ def _done(paths: list[Path]) -> None:
 def sample(
     model: ModelOpt = None,
     seed: SeedOpt = 0,
-    n: Annotated[int, typer.Option("--n", "-n", help="Number of images in the grid (1..1024).")] = 64,
+    n: Annotated[int, typer.Option("--n", "-n", help=f"Number of images in the grid ({limits.N}).")] = 64,
     psi: PsiOpt = 1.0,
     dim: Annotated[Optional[list[int]], typer.Option("--dim", "-d", help="Sweep this latent dimension (repeat for one row per dimension).")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Frames per swept dimension (2..512).")] = 10,
-    value_range: Annotated[tuple[float, float], typer.Option("--range", help="Values the swept dimension takes, from..to.")] = (-3.0, 3.0),
+    steps: Annotated[int, typer.Option("--steps", help=f"Frames per swept dimension ({limits.STEPS}).")] = 10,
+    value_range: Annotated[tuple[float, float], typer.Option("--range", help=f"Values the swept dimension takes, from..to (each in {limits.SWEEP_VALUE}).")] = (-3.0, 3.0),
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid: a .png file. With --dim: a directory.")] = None,
     gif: GifOpt = False,
     fps: FpsOpt = 5.0,
@@ -122,15 +123,20 @@ def sample(
 
     * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
     """
-    from ganstudio.explore import images, latent, render
+    from ganstudio.explore import images, latent, operations
 
+    seed, psi = limits.SEED.check("--seed", seed), limits.PSI.check("--psi", psi)
+    fps = limits.FPS.check("--fps", fps)
     gen = _load(model, backend, device)
     if not dim:
-        r = render.sample(gen, seed, n, psi)
+        r = operations.sample(gen, seed, limits.N.check("--n", n), psi)
         _done(_write(r, _png_path(out or Path("grid.png"), "grid.png"), gif, fps))
         return
-    lo, hi = value_range
-    r = render.sweep(gen, seed, dim, steps, lo, hi, psi)
+    steps, dim = limits.STEPS.check("--steps", steps), limits.check_dims("--dim", dim, gen.nz)
+    lo, hi = (limits.SWEEP_VALUE.check("--range", x) for x in value_range)
+    if not lo < hi:
+        raise UserError(f"--range {lo:g} {hi:g}: the first value must be below the second")
+    r = operations.sweep(gen, operations.Vector.of_seed(seed, psi, gen.nz), dim, steps, lo, hi)
     folder = out or Path("samples") / ("dim-" + "-".join(str(d) for d in dim))
     if folder.suffix.lower() == ".png" or folder.is_file():
         raise UserError(f"--out {folder}: with --dim, --out is a directory for the frames")
@@ -148,7 +154,7 @@ def sample(
 def interpolate(
     seed_from: Annotated[int, typer.Option("--from", help="Seed of the first image.")] = 0,
     seed_to: Annotated[int, typer.Option("--to", help="Seed of the last image.")] = 1,
-    steps: Annotated[int, typer.Option("--steps", help="Images along the path, ends included (2..512).")] = 16,
+    steps: Annotated[int, typer.Option("--steps", help=f"Images along the path, ends included ({limits.STEPS}).")] = 16,
     slerp: Annotated[bool, typer.Option("--slerp", help="Spherical interpolation (keeps |z| typical) instead of linear.")] = False,
     model: ModelOpt = None,
     psi: PsiOpt = 1.0,
@@ -162,10 +168,13 @@ def interpolate(
 
     Example: `ganstudio interpolate --from 3 --to 9 --steps 16 --slerp --gif`
     """
-    from ganstudio.explore import render
+    from ganstudio.explore import operations
 
+    seed_from, seed_to = limits.SEED.check("--from", seed_from), limits.SEED.check("--to", seed_to)
+    steps, psi, fps = limits.STEPS.check("--steps", steps), limits.PSI.check("--psi", psi), limits.FPS.check("--fps", fps)
     gen = _load(model, backend, device)
-    r = render.interpolate(gen, seed_from, seed_to, steps, "slerp" if slerp else "lerp", psi)
+    start = operations.Vector.of_seed(seed_from, psi, gen.nz)
+    r = operations.interpolate(gen, start, seed_to, steps, "slerp" if slerp else "lerp", psi)
     _done(_write(r, _png_path(out, "interpolation.png"), gif, fps))
 
 
@@ -173,8 +182,8 @@ def interpolate(
 @friendly
 def walk(
     seed: SeedOpt = 0,
-    steps: Annotated[int, typer.Option("--steps", help="Frames in the walk (2..512).")] = 60,
-    step_size: Annotated[float, typer.Option("--step-size", help="How far each frame moves (0.001..1).")] = 0.08,
+    steps: Annotated[int, typer.Option("--steps", help=f"Frames in the walk ({limits.STEPS}).")] = 60,
+    step_size: Annotated[float, typer.Option("--step-size", help=f"How far each frame moves ({limits.STEP_SIZE}).")] = 0.08,
     model: ModelOpt = None,
     psi: PsiOpt = 1.0,
     out: Annotated[Path, typer.Option("--out", "-o", help="The frames as a grid, a .png file.")] = Path("walk.png"),
@@ -187,10 +196,13 @@ def walk(
 
     Example: `ganstudio walk --seed 3 --steps 60 --gif`
     """
-    from ganstudio.explore import render
+    from ganstudio.explore import operations
 
+    seed, steps = limits.SEED.check("--seed", seed), limits.STEPS.check("--steps", steps)
+    step_size, psi = limits.STEP_SIZE.check("--step-size", step_size), limits.PSI.check("--psi", psi)
+    fps = limits.FPS.check("--fps", fps)
     gen = _load(model, backend, device)
-    r = render.walk(gen, seed, steps, step_size, psi)
+    r = operations.walk(gen, operations.Vector.of_seed(seed, psi, gen.nz), steps, step_size)
     _done(_write(r, _png_path(out, "walk.png"), gif, fps))
 
 
@@ -346,7 +358,7 @@ def serve(
     Example: `ganstudio serve` then open http://127.0.0.1:7860
     """
     # Gradio imports IPython (its notebook magics) and matplotlib (to switch plot backends around every
-    # request) whenever they are installed: 0.5 s of a 5 s start, and CPU on every request. This process is
+    # request) whenever they are installed: a tenth of the start-up, and CPU on every request (docs/performance.md). This process is
     # never a notebook and draws no plots, so those imports fail here as they would without the packages.
     for unused in ("IPython", "matplotlib"):
         sys.modules.setdefault(unused, None)  # type: ignore[arg-type]

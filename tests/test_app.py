@@ -24,7 +24,11 @@ from ganstudio.explore import images, latent, runtime
 from ganstudio.errors import UserError
 from ganstudio.studio.outputs import Outputs
 from ganstudio.studio.picker import Models
-from ganstudio.studio.service import LATENT_LIMIT, MAX_N, MAX_STEPS, Studio, parse_dims
+from ganstudio.explore import limits
+from ganstudio.studio.service import Studio
+from ganstudio.studio.session import parse_dims
+
+LATENT_LIMIT, MAX_N, MAX_STEPS = limits.LATENT.hi, limits.SERVE_N.hi, limits.SERVE_STEPS.hi
 
 SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas deprecations inside gradio
@@ -153,7 +157,7 @@ def test_a_sessions_concurrent_slider_events_do_not_trip_over_each_other(studio,
 def test_operations_start_from_the_edited_vector_and_say_so(studio, key, tmp_path):
     s = studio.new_session(key, seed=7)
     studio.set_dim(s, 1, 2.5)
-    edited = studio.edited(s)
+    edited = studio.vector(s)
     strip, _ = studio.sweep(key, 7, 12, 6, -3.0, 3.0, 1.0, 5.0, s)
     r = images.read_recipe(strip)
     assert r["op"] == "sweep" and r["vector"]["z"] == [float(x) for x in edited.z] and r["dims"] == [12]

@@ -45,7 +45,7 @@ print("ok")
 def test_importing_the_serving_modules_pulls_in_nothing_heavy(tmp_path):
     code = """
 import sys
-import ganstudio.cli, ganstudio.explore.runtime, ganstudio.explore.render, ganstudio.explore.latent, ganstudio.explore.images, ganstudio.artifact.catalog
+import ganstudio.cli, ganstudio.explore.runtime, ganstudio.explore.operations, ganstudio.explore.latent, ganstudio.explore.images, ganstudio.artifact.catalog
 heavy = [m for m in ("torch", "gradio", "onnx", "onnxruntime", "matplotlib", "pandas") if m in sys.modules]
 print(heavy)
 """

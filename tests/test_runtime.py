@@ -5,6 +5,7 @@ import pytest
 
 from ganstudio.artifact import catalog
 from ganstudio.explore import latent, runtime
+from ganstudio.train import torch_backend
 from ganstudio.artifact.checkpoint import GRAPH, WEIGHTS
 from ganstudio.errors import UserError
 
@@ -14,8 +15,8 @@ from conftest import SHIPPED
 @pytest.mark.parametrize("model", ["tiny", "shipped"])
 def test_backends_agree_within_one_level(model, tiny_model):
     path = tiny_model if model == "tiny" else SHIPPED
-    a = runtime.load(path, backend="onnx")
-    b = runtime.load(path, backend="torch")
+    a = runtime.load(path)
+    b = torch_backend.load(path)
     z = latent.z_batch(11, 70, a.nz)  # 70 > CHUNK: exercises batching
     ia, ib = a.images(z), b.images(z)
     assert ia.shape == (70, a.card.image_size, a.card.image_size, a.card.channels)
@@ -68,7 +69,7 @@ def test_missing_graph_says_how_to_make_it(tiny_copy):
     (tiny_copy / GRAPH).unlink()
     with pytest.raises(UserError, match="ganstudio export"):
         runtime.load(tiny_copy)
-    assert runtime.load(tiny_copy, backend="torch").nz == 8  # torch needs only the weights
+    assert torch_backend.load(tiny_copy).nz == 8  # torch needs only the weights
 
 
 def test_resolve_names_paths_and_files(tiny_model, monkeypatch, tmp_path):

@@ -1,19 +1,62 @@
-"""What `ganstudio info` prints: a generator's card as a person wants to read it, with its files verified."""
+"""A generator's card as a person reads it: one set of rows, rendered as plain text (`ganstudio info`),
+Markdown (the studio's model card) or HTML rows (the training report).
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
 from ganstudio.artifact.catalog import ModelDir
+from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS, Card, read_card, read_header, sha256_file
 from ganstudio.errors import UserError
-from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS, read_card, read_header, sha256_file
+
+Rows = list[tuple[str, str]]
 
 
-def _file_rows(model: ModelDir, recorded: dict[str, str]) -> list[tuple[str, str]]:
+def card_rows(card: Card, recipe_defaults: Mapping[str, Any] | None = None) -> Rows:
+    """(label, text) rows of everything a card says. With recipe_defaults, the recipe lists only changed keys."""
+    arch = ", ".join(f"{k}={v}" for k, v in card.architecture.items() if k != "name")
+    rows = [
+        ("architecture", f"{card.name} ({arch})"),
+        ("latent", f"{card.nz} dimensions, z ~ N(0, I); seed s -> numpy default_rng(s).standard_normal({card.nz}, float32)"),
+        ("images", f"{card.image_size}x{card.image_size}, {card.channels} channel(s), generator outputs in {list(card.output_range)}"),
+        ("dataset", card.dataset),
+    ]
+    tr = card.training
+    if tr:
+        rows.append(("training", f"{tr.get('steps', 0):,} steps ({tr.get('epochs')} epochs, {tr.get('images_seen', 0):,} images) "
+                     f"in {tr.get('seconds', 0):,.0f} s on {tr.get('device')}; exported the {tr.get('exported')} generator"))
+        rows.append(("date", f"{tr.get('date', '')}, ganstudio {tr.get('ganstudio_version', '?')}"))
+        recipe = tr.get("recipe", {})
+        if recipe_defaults is not None:
+            changed = {k: v for k, v in recipe.items() if k in recipe_defaults and v != recipe_defaults[k]}
+            rows.append(("recipe (changed keys)", ", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults"))
+        else:
+            rows.append(("recipe", ", ".join(f"{k}={v}" for k, v in recipe.items())))
+    if card.metrics:
+        rows.append(("last metrics", ", ".join(f"{k}={v:.4g}" for k, v in card.metrics.items())))
+    if card.parity:
+        per = ", ".join(f"batch {b}: {d:.1e}" for b, d in card.parity["per_batch"].items())
+        rows.append(("onnx parity", f"max abs diff {card.parity['max_abs_diff']:.2e} (tolerance {card.parity['tolerance']:g}; {per})"))
+    else:
+        rows.append(("onnx parity", "not checked"))
+    if card.notes:
+        rows.append(("notes", card.notes))
+    return rows
+
+
+def file_rows(model: ModelDir, card: Card) -> Rows:
+    """Each file's sha256 and size, checked against what the card and card.json recorded."""
+    recorded = dict(card.files)
+    if (model.path / CARD).is_file():
+        recorded.update(json.loads((model.path / CARD).read_text()).get("files", {}))
     rows = []
     for name in (WEIGHTS, GRAPH, CARD):
         path = model.path / name
@@ -27,41 +70,32 @@ def _file_rows(model: ModelDir, recorded: dict[str, str]) -> list[tuple[str, str
     return rows
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
-
-
 def describe(model: ModelDir) -> Table:
+    """`ganstudio info`: the card, the parameter count and every file verified."""
     card, manifest = read_header(model.weights)
     params = sum(math.prod(shape) for shape in manifest.values())
-    t = Table(title=f"{model.name}  ({model.path})", show_header=False, title_justify="left", box=None, padding=(0, 2))
+    t = Table(title=f"{model.name}  ({_short(model.path)})", show_header=False, title_justify="left", box=None, padding=(0, 2))
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column()
-    arch = ", ".join(f"{k}={v}" for k, v in card.architecture.items() if k != "name")
-    t.add_row("architecture", f"{card.name} ({arch}); {params:,} parameters in {len(manifest)} tensors")
-    t.add_row("latent", f"{card.nz} dimensions, z ~ N(0, I); seed s -> numpy default_rng(s).standard_normal({card.nz}, float32)")
-    t.add_row("images", f"{card.image_size}x{card.image_size}, {card.channels} channel(s), generator outputs in {list(card.output_range)}")
-    t.add_row("dataset", card.dataset)
-    tr = card.training
-    if tr:
-        t.add_row("training", f"{tr.get('steps', 0):,} steps ({tr.get('epochs')} epochs, {tr.get('images_seen', 0):,} images) "
-                  f"in {tr.get('seconds', 0):.0f} s on {tr.get('device')}; exported the {tr.get('exported')} generator")
-        t.add_row("date", str(tr.get("date")))
-        recipe = tr.get("recipe", {})
-        t.add_row("recipe", ", ".join(f"{k}={v}" for k, v in recipe.items()))
-    if card.metrics:
-        t.add_row("last metrics", ", ".join(f"{k}={v:.4g}" for k, v in card.metrics.items()))
-    if card.parity:
-        per = ", ".join(f"batch {b}: {d:.1e}" for b, d in card.parity["per_batch"].items())
-        t.add_row("onnx parity", f"max abs diff {card.parity['max_abs_diff']:.2e} (tolerance {card.parity['tolerance']:g}; {per})")
-    if card.notes:
-        t.add_row("notes", card.notes)
-    recorded = dict(card.files)
-    if (model.path / CARD).is_file():
-        recorded.update(json.loads((model.path / CARD).read_text()).get("files", {}))
-    for name, text in _file_rows(model, recorded):
-        t.add_row(name, text)
+    for label, text in card_rows(card):
+        if label == "architecture":
+            text += f"; {params:,} parameters in {len(manifest)} tensors"
+        t.add_row(label, text)
+    for label, text in file_rows(model, card):
+        t.add_row(label, text)
     return t
+
+
+def markdown(model: ModelDir, key: str) -> str:
+    """The studio's model card."""
+    card = read_card(model.weights)
+    lines = [f"**{key}** — `{_short(model.path)}`"]
+    lines += [f"- **{label}** {text}" for label, text in card_rows(card)]
+    return "\n".join(lines)
+
+
+def html_rows(rows: Rows) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) + "</table>"
 
 
 def list_table(models: list[ModelDir]) -> Table | str:
@@ -83,8 +117,12 @@ def list_table(models: list[ModelDir]) -> Table | str:
     return t
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
 def _short(path: Path) -> str:
-    """The path relative to the working directory when it lies below it."""
+    """The path relative to the working directory when it lies below it (never the server's whole tree)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:

@@ -122,7 +122,7 @@ def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
         x = np.concatenate(parts)[:, None]
         return x if size == 28 else imagefolder.resize_all(x, size)
 
-    # 28px parses in 0.4 s; other sizes take seconds of resizing, so they are cached like decoded folders
+    # 28px parses quickly; other sizes take seconds of resizing, so they are cached like decoded folders
     x = build() if size == 28 else cache.cached("fashion-mnist", size, image_files[0].parent, image_files, build, console)
     if len(x) != len(labels):
         raise UserError(f"fashion-mnist in {image_files[0].parent}: {len(x):,} images but {len(labels):,} labels")

@@ -70,7 +70,7 @@ def save_png(img: Image.Image, path: str | Path, recipe: dict[str, Any]) -> Path
 def save_gif(frames: Sequence[Image.Image], path: str | Path, recipe: dict[str, Any], fps: float = 10) -> Path:
     """An endlessly looping GIF; its comment holds the recipe."""
     buf = io.BytesIO()
-    # Grey stays grey: converting to RGB first makes Pillow quantise colours, ~7x slower for the same picture.
+    # Grey stays grey: converting to RGB first makes Pillow quantise colours, far slower for the same picture.
     first, *rest = [f if f.mode in ("L", "RGB") else f.convert("RGB") for f in frames]
     first.save(
         buf,

@@ -16,14 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from ganstudio.errors import UserError
-
-MAX_SEED = 2**32 - 1
+from ganstudio.explore.limits import MAX_SEED, SEED
 
 
 def z_from_seed(seed: int, nz: int) -> np.ndarray:
     """The latent vector of one seed, shape (nz,)."""
-    if not 0 <= seed <= MAX_SEED:
-        raise UserError(f"seed {seed} is out of range: use 0..{MAX_SEED}")
+    SEED.check("seed", seed)
     return np.random.default_rng(seed).standard_normal(nz, dtype=np.float32)
 
 

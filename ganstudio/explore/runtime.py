@@ -1,10 +1,9 @@
-"""Generator backends behind one small interface: z (n, nz) float32 -> images (n, H, W, C) uint8.
+"""A generator behind one small interface: z (n, nz) float32 -> images (n, H, W, C) uint8.
 
-    onnx   ONNX Runtime on generator.onnx (the default; never imports torch, so the CLI starts fast)
-    torch  the PyTorch module rebuilt from generator.safetensors (for comparison; imports torch lazily)
-
-Both see the same z and turn outputs into pixels through the same function, so one seed gives the same
-image from either (within 1/255).
+This module runs generator.onnx with ONNX Runtime and never imports torch, so the CLI starts fast. The torch
+backend (ganstudio.train.torch_backend, the PyTorch module rebuilt from generator.safetensors, for
+comparison) builds the same Generator; the CLI picks it where --backend is parsed. Both see the same z and
+turn outputs into pixels through the same function, so one seed gives the same image from either (within 1/255).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from ganstudio.explore import images
 from ganstudio.artifact.checkpoint import GRAPH, Card, read_card, sha256_file
 from ganstudio.errors import UserError
 
-Backend = Literal["onnx", "torch"]
 Device = Literal["auto", "cpu", "cuda"]
 CHUNK = 64  # images per forward pass: bounds memory for n up to 1024
 
@@ -77,8 +75,8 @@ def _ort_session(graph_path: str, mtime: float, device: Device, threads: int | N
     """One InferenceSession per graph file (and version of it), shared: ORT's run() is thread-safe.
 
     threads=None is ORT's default, every core for one call with its workers spinning between calls: the
-    fastest single command. A server passes a small number instead; measured on 2 cores with 8 clients,
-    threads=1 without spinning halves the CPU per request (85 -> 46 ms) and raises throughput by a third.
+    fastest single command. A server passes a small number instead: one thread without spinning roughly
+    halves its CPU per request under load (docs/performance.md).
     """
     import onnxruntime as ort
 
@@ -115,19 +113,8 @@ def _onnx_forward(
     return forward
 
 
-def load(
-    model: str | os.PathLike | None = None, backend: Backend = "onnx", device: Device = "auto", threads: int | None = None
-) -> Generator:
-    """Find a model (see ganstudio.catalog) and load it on a backend (threads: ONNX Runtime's, see _ort_session)."""
+def load(model: str | os.PathLike | None = None, device: Device = "auto", threads: int | None = None) -> Generator:
+    """Find a model (see ganstudio.artifact.catalog) and load its ONNX graph (threads: see _ort_session)."""
     found = catalog.resolve(model)
     card = read_card(found.weights)
-    sha = sha256_file(found.weights)
-    if backend == "onnx":
-        forward = _onnx_forward(found, card, device, threads)
-    elif backend == "torch":
-        from ganstudio.train.torch_backend import torch_forward  # the only path from here to torch
-
-        forward = torch_forward(found.weights, device)
-    else:
-        raise UserError(f"unknown backend {backend!r}: use onnx or torch")
-    return Generator(card=card, model=found, sha256=sha, backend=backend, forward=forward)
+    return Generator(card, found, sha256_file(found.weights), "onnx", _onnx_forward(found, card, device, threads))

@@ -1,0 +1,1 @@
+"""The browser studio, torch-free: a Gradio page over one service, with per-tab sessions."""

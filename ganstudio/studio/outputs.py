@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from ganstudio.artifact import atomic
-from ganstudio.explore import images, render
+from ganstudio.explore import images
+from ganstudio.explore.operations import Render
 
 
 class Outputs:
@@ -34,10 +35,10 @@ class Outputs:
         self._sweep()
         return self.root / f"{stem}-{digest}{suffix}"
 
-    def png(self, r: render.Render, stem: str) -> str:
+    def png(self, r: Render, stem: str) -> str:
         return str(images.save_png(r.image, self._path(stem, r.recipe, ".png"), r.recipe))
 
-    def gif(self, r: render.Render, stem: str, fps: float) -> str:
+    def gif(self, r: Render, stem: str, fps: float) -> str:
         return str(images.save_gif(r.gif_frames(), self._path(stem, r.recipe, ".gif", fps), r.recipe, fps))
 
     def copy(self, src: Path, name: str) -> str:

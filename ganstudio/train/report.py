@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ganstudio.artifact import atomic, rundir
+from ganstudio.artifact import atomic, describe, rundir
 from ganstudio.artifact.checkpoint import GRID, Card
 from ganstudio.train import watchdog
 from ganstudio.train.recipe import Recipe
@@ -54,7 +54,7 @@ def render(run_dir: Path, card: Card, model_dir: Path) -> str:
     marks = [(a["step"], a["kind"]) for a in alerts]
     body = [
         f"<h1>Training report: {esc(run_dir.name)}</h1>",
-        summary_table(card),
+        describe.html_rows(describe.card_rows(card, {f.name: f.default for f in dataclasses.fields(Recipe)})),
         "<h2>Training health</h2>",
         alerts_section(alerts),
         "<h2>Monitors</h2>",
@@ -207,25 +207,6 @@ def segments(pts: Series) -> list[Series]:
         elif runs[-1]:
             runs.append([])
     return [run if len(run) > 1 else run * 2 for run in runs if run]
-
-
-def summary_table(card: Card) -> str:
-    t, a = card.training, card.architecture
-    defaults = {f.name: f.default for f in dataclasses.fields(Recipe)}
-    changed = {k: v for k, v in t.get("recipe", {}).items() if k in defaults and v != defaults[k]}
-    rows = [
-        ("dataset", card.dataset),
-        ("generator", ", ".join(f"{k} {v}" for k, v in a.items())),
-        ("trained", f"{t.get('steps', 0):,} steps ({t.get('epochs', '?')} epochs, {t.get('images_seen', 0):,} images) "
-                    f"in {t.get('seconds', 0):,.0f} s on {t.get('device', '?')}"),
-        ("exported", f"{t.get('exported', '?')} generator, {t.get('date', '')}, ganstudio {t.get('ganstudio_version', '?')}"),
-        ("ONNX parity", f"max abs diff {card.parity['max_abs_diff']:.2e} (tolerance {card.parity['tolerance']:g})"
-                        if card.parity else "not checked"),
-        ("recipe (changed keys)", ", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults"),
-        ("last metrics", ", ".join(f"{k} {v:g}" for k, v in card.metrics.items())),
-        ("notes", card.notes),
-    ]
-    return "<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
 
 
 def alerts_section(alerts: list[dict[str, Any]]) -> str:

@@ -1,0 +1,88 @@
+"""Every bound on what a person may ask of the exploring operations, defined once.
+
+The CLI, the studio's callbacks, its HTTP routes and its Gradio components all read these. Each check names
+the option or parameter the value came in as (`--n` on the command line, `n` in the API), so the one-line
+error says what to change and to what. A server is shared by many people, so its counts are tighter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ganstudio.errors import UserError
+
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A closed range lo..hi of whole numbers (integer=True) or finite floats."""
+
+    lo: float
+    hi: float
+    integer: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.lo:g}..{self.hi:g}"
+
+    def check(self, name: str, value: object) -> int | float:
+        """The value as an int (or float) inside the range, or a one-line UserError naming `name`."""
+        kind = "a whole number" if self.integer else "a number"
+        try:
+            x = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"{name} {_shown(value)} must be {kind} in {self}") from None
+        if not math.isfinite(x) or (self.integer and not x.is_integer()):
+            raise UserError(f"{name} {_shown(value)} must be {kind} in {self}")
+        # Recipes must say 1.0, not 1, whatever a client sent: the PNG bytes depend on it.
+        out = int(x) if self.integer else x
+        if not self.lo <= x <= self.hi:
+            raise UserError(f"{name} {out} is out of range: use {self}")
+        return out
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value as an error message quotes it: cut short, so a 10,000-character input is not echoed whole."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def check_dims(name: str, dims: Iterable[object], nz: int) -> list[int]:
+    """Latent dimensions of a generator with nz of them, as ints; at most DIMS_PER_SWEEP at once."""
+    dims = list(dims)
+    DIMS_PER_SWEEP.check(f"number of {name} values", len(dims))
+    bound = Bound(0, nz - 1, integer=True)
+    out = []
+    for d in dims:
+        try:
+            out.append(int(bound.check(name, d)))
+        except UserError:
+            raise UserError(f"{name} {_shown(d)} is out of range: this generator has dimensions 0..{nz - 1}") from None
+    return out
+
+
+def check_span(lo: float, hi: float, names: tuple[str, str] = ("from", "to")) -> None:
+    if not lo < hi:
+        raise UserError(f"{names[0]} {lo:g} must be below {names[1]} {hi:g}")
+
+
+SEED = Bound(0, MAX_SEED, integer=True)
+PSI = Bound(0.0, 2.0)  # truncation: 1 leaves z as drawn, below 1 pulls it toward the prior's mean
+FPS = Bound(0.5, 50.0)  # GIF frames per second
+STEP_SIZE = Bound(0.001, 1.0)  # a random walk's step, relative to |z|
+DIMS_PER_SWEEP = Bound(1, 16, integer=True)
+
+# The command line: one person, their own machine.
+N = Bound(1, 1024, integer=True)  # images in a grid
+STEPS = Bound(2, 512, integer=True)  # frames in a sweep, interpolation or walk
+SWEEP_VALUE = Bound(-100.0, 100.0)  # what a swept dimension may be set to
+
+# The studio and its API: one server, many people.
+SERVE_N = Bound(1, 256, integer=True)
+SERVE_STEPS = Bound(2, 128, integer=True)
+LATENT = Bound(-4.0, 4.0)  # a dimension's slider; z ~ N(0, 1) lies inside for all but 1 in 15,000
+DIRECTION = Bound(-10.0, 10.0)  # a direction's slider; directions are unit vectors and |z| ~ sqrt(nz)
+N_DIRECTIONS = 8  # sliders per direction method
+MAX_SLIDERS = 512  # dimension sliders on the page, at most

@@ -1,0 +1,130 @@
+"""One browser tab's state: the current vector (seed, ψ, hand edits, direction amounts) and what is on screen.
+
+A tab's slider events run concurrently on the server, so every change happens under the session's lock and a
+switch of model replaces the model, its edits, its direction amounts and the slider view in one step: no event
+ever sees a new model with an old model's edits. Values arrive checked (ganstudio.explore.limits).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ganstudio.errors import UserError
+from ganstudio.explore import limits
+
+
+@dataclass(frozen=True)
+class State:
+    """A consistent copy of a session, for rendering while other events change the session."""
+
+    model: str
+    seed: int
+    psi: float
+    edits: Mapping[int, float]
+    amounts: Mapping[str, Sequence[float]]
+    view: Sequence[int]
+
+
+@dataclass
+class Session:
+    model: str
+    seed: int = 0
+    psi: float = 1.0
+    edits: dict[int, float] = field(default_factory=dict)  # dimension -> value written into z
+    amounts: dict[str, list[float]] = field(default_factory=dict)  # method -> amount along each direction
+    grid_seed: int = 0  # the grid on screen shows seeds grid_seed .. grid_seed + grid_n - 1
+    grid_n: int = 0
+    view: list[int] = field(default_factory=list)  # the dimensions the slider slots show, in order
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def state(self) -> State:
+        with self.lock:
+            amounts = {m: tuple(a) for m, a in self.amounts.items()}
+            return State(self.model, self.seed, self.psi, dict(self.edits), amounts, tuple(self.view))
+
+    def switch(self, model: str, directions: Mapping[str, int], view: Sequence[int]) -> None:
+        """Another model: keep seed and ψ, drop edits (dimensions mean other things there), all at once."""
+        with self.lock:
+            self.model, self.view = model, list(view)
+            self.edits = {}
+            self.amounts = {m: [0.0] * k for m, k in directions.items()}
+
+    def clear_edits(self) -> None:
+        with self.lock:
+            self.edits = {}
+            self.amounts = {m: [0.0] * len(a) for m, a in self.amounts.items()}
+
+    def set_seed(self, seed: int) -> None:
+        with self.lock:
+            self.seed = seed
+            self.clear_edits()
+
+    def set_psi(self, psi: float) -> None:
+        with self.lock:
+            self.psi = psi
+
+    def show_grid(self, first_seed: int, n: int) -> None:
+        with self.lock:
+            self.grid_seed, self.grid_n = first_seed, n
+
+    def pick(self, index: object) -> None:
+        """Make tile `index` of the grid on screen the current vector."""
+        with self.lock:
+            tile = limits.Bound(0, max(self.grid_n - 1, 0), integer=True).check("tile", index)
+            self.set_seed(self.grid_seed + int(tile))
+
+    def set_dim(self, slot: int, value: float, model: str | None = None) -> int | None:
+        """Slider `slot` moved: write the value (clamped) into the dimension it shows; returns that dimension.
+
+        `model` is the model the browser showed when the slider moved: an event that arrives after a switch
+        belongs to the old model's sliders and is dropped (None).
+        """
+        with self.lock:
+            if model is not None and model != self.model:
+                return None
+            if not 0 <= slot < len(self.view):
+                raise UserError(f"slider {slot} shows no dimension")
+            dim = self.view[slot]
+            self.edits[dim] = clamp(limits.LATENT, value)
+            return dim
+
+    def set_amount(self, method: str, j: int, value: float, model: str | None = None) -> bool:
+        """Direction j of `method` moved; False when the event belongs to a model the tab has left."""
+        with self.lock:
+            if model is not None and model != self.model:
+                return False
+            amounts = self.amounts.get(method)
+            if amounts is None or not 0 <= j < len(amounts):
+                raise UserError(f"no direction {method} {j + 1} for this model")
+            amounts[j] = clamp(limits.DIRECTION, value)
+            return True
+
+    def set_view(self, dims: Sequence[int]) -> None:
+        with self.lock:
+            self.view = list(dims)
+
+
+def clamp(bound: limits.Bound, value: float) -> float:
+    """A slider's value held inside its range (a client may send any finite number)."""
+    x = float(limits.Bound(-1e6, 1e6).check("value", value))
+    return min(max(x, bound.lo), bound.hi)
+
+
+def parse_dims(query: str, nz: int) -> set[int] | None:
+    """'3, 10-20 42' -> {3, 10, ..., 20, 42}; empty -> None (all dimensions)."""
+    tokens = [t for t in re.split(r"[,\s]+", query.strip()) if t]
+    if not tokens:
+        return None
+    dims: set[int] = set()
+    for t in tokens:
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", t)
+        if not m:
+            raise UserError(f"dimension filter {t[:40]!r}: use numbers and ranges, like 3, 10-20")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if not lo <= hi < nz:
+            raise UserError(f"dimension filter {t[:40]!r}: this generator has dimensions 0..{nz - 1}")
+        dims.update(range(lo, hi + 1))
+    return dims
