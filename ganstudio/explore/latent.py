@@ -18,6 +18,9 @@ import numpy as np
 from ganstudio.errors import UserError
 
 MAX_SEED = 2**32 - 1
+PSI_MAX = 2.0  # truncation: 0 < psi <= PSI_MAX (psi 0 would make every vector the mean, and walks stand still)
+SWEEP_LIMIT = 100.0  # a swept dimension stays within this many standard deviations of the prior's mean
+NEAR_ZERO = 1e-12  # a norm this small has no direction: slerp falls back to lerp
 
 
 def z_from_seed(seed: int, nz: int) -> np.ndarray:
@@ -32,6 +35,11 @@ def z_batch(first_seed: int, n: int, nz: int) -> np.ndarray:
     if first_seed + n - 1 > MAX_SEED:
         raise UserError(f"seeds {first_seed}..{first_seed + n - 1} go past {MAX_SEED}")
     return np.stack([z_from_seed(s, nz) for s in range(first_seed, first_seed + n)])
+
+
+def check_psi(psi: float) -> None:
+    if not 0 < psi <= PSI_MAX:
+        raise UserError(f"--psi {psi} is out of range: use 0 < psi <= {PSI_MAX:g} (1 = off, 0.7 = typical images)")
 
 
 def truncate(z: np.ndarray, psi: float) -> np.ndarray:
@@ -50,10 +58,13 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     """Spherical interpolation: keeps the norm typical of Gaussian z along the path (lerp passes near 0).
 
-    Falls back to lerp when a and b are (anti)parallel, where the great circle is undefined.
+    Falls back to lerp where the great circle is undefined: a or b (about) zero, or the two (anti)parallel.
     """
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    cos = np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64))
+    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
+    if not norms > NEAR_ZERO:
+        return lerp(a, b, t)
+    cos = np.dot(a64, b64) / norms
     omega = math.acos(float(np.clip(cos, -1.0, 1.0)))
     if math.sin(omega) < 1e-6:
         return lerp(a, b, t)
@@ -75,6 +86,8 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "lerp") 
 
 def sweep_values(lo: float, hi: float, steps: int) -> np.ndarray:
     """The values a swept dimension takes, ends included (float32, as they enter z)."""
+    if not (-SWEEP_LIMIT <= lo <= SWEEP_LIMIT and -SWEEP_LIMIT <= hi <= SWEEP_LIMIT):
+        raise UserError(f"--range {lo} {hi} is out of range: use values within -{SWEEP_LIMIT:g}..{SWEEP_LIMIT:g} (z is N(0, 1))")
     return np.linspace(lo, hi, steps, dtype=np.float32)
 
 

@@ -47,7 +47,7 @@ def recipe_for(gen: Generator, op: str, **params: Any) -> dict[str, Any]:
 def sample(gen: Generator, seed: int, n: int, psi: float = 1.0) -> Render:
     """n images from seeds seed..seed+n-1, as a near-square grid."""
     check_range("--n", n, 1, MAX_N)
-    check_range("--psi", psi, 0.0, 2.0)
+    latent.check_psi(psi)
     pixels = gen.images(latent.truncate(latent.z_batch(seed, n, gen.nz), psi))
     return Render(pixels[None], images.tile(pixels), recipe_for(gen, "sample", seed=seed, n=n, psi=psi))
 
@@ -58,7 +58,7 @@ def sweep(
     """For each dim, `steps` images in which only that latent dimension moves from lo to hi (one row per dim)."""
     check_range("--steps", steps, 2, MAX_STEPS)
     check_range("number of --dim values", len(dims), 1, MAX_DIMS)
-    check_range("--psi", psi, 0.0, 2.0)
+    latent.check_psi(psi)
     if not lo < hi:
         raise UserError(f"--range {lo} {hi}: the first value must be below the second")
     for d in dims:
@@ -77,7 +77,7 @@ def interpolate(
     gen: Generator, seed_from: int, seed_to: int, steps: int, method: str = "lerp", psi: float = 1.0
 ) -> Render:
     check_range("--steps", steps, 2, MAX_STEPS)
-    check_range("--psi", psi, 0.0, 2.0)
+    latent.check_psi(psi)
     a, b = (latent.truncate(latent.z_from_seed(s, gen.nz), psi) for s in (seed_from, seed_to))
     pixels = gen.images(latent.interpolate(a, b, steps, method))
     recipe = recipe_for(gen, "interpolate", seed_from=seed_from, seed_to=seed_to, steps=steps, method=method, psi=psi)
@@ -88,7 +88,7 @@ def walk(gen: Generator, seed: int, steps: int, step_size: float = 0.08, psi: fl
     """A smooth random walk from z(seed); the walk's own randomness is seeded by the same seed."""
     check_range("--steps", steps, 2, MAX_STEPS)
     check_range("--step-size", step_size, 0.001, 1.0)
-    check_range("--psi", psi, 0.0, 2.0)
+    latent.check_psi(psi)
     start = latent.truncate(latent.z_from_seed(seed, gen.nz), psi)
     pixels = gen.images(latent.random_walk(start, steps, seed=seed, step_size=step_size))
     recipe = recipe_for(gen, "walk", seed=seed, steps=steps, step_size=step_size, psi=psi)
