@@ -57,11 +57,26 @@ def describe(model: ModelDir) -> Table:
     if card.notes:
         t.add_row("notes", card.notes)
     recorded = dict(card.files)
-    if (model.path / CARD).is_file():
-        recorded.update(json.loads((model.path / CARD).read_text()).get("files", {}))
+    if (model.path / CARD).exists():
+        recorded.update(_recorded_files(model.path / CARD))
     for name, text in _file_rows(model, recorded):
         t.add_row(name, text)
     return t
+
+
+def _recorded_files(path: Path) -> dict[str, str]:
+    """The sha256s card.json records, or one line saying why card.json cannot be read."""
+    fix = f"re-export with `ganstudio export {path.parent}`"
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({e}); {fix}") from None
+    if not isinstance(d, dict):
+        raise UserError(f"{path} is not a JSON object; {fix}")
+    files = d.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(f"{path}: its files must map file names to sha256 strings; {fix}")
+    return files
 
 
 def list_table(models: list[ModelDir]) -> Table | str:
