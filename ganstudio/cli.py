@@ -16,8 +16,10 @@ import typer
 
 from ganstudio.errors import UserError
 from ganstudio.explore import limits  # the bounds every option's help and check quote (tiny, no numpy)
+from ganstudio.usage import OneLineErrors, check_address
 
 app = typer.Typer(
+    cls=OneLineErrors,  # usage errors (a word for --n, an unknown option) are one line too
     name="ganstudio",
     help="Train GAN generators, export them safely, and explore their latent space.",
     no_args_is_help=True,
@@ -51,6 +53,11 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except UserError as e:
             _err(str(e))
+            raise typer.Exit(2) from None
+        except OSError as e:
+            if e.filename is None:  # not about a path the user named or a file ganstudio touches: a bug
+                raise
+            _err(f"cannot use {str(e.filename)[:200]}: {e.strerror or e}")  # e.g. a path too long for the filesystem
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             _err("interrupted")
@@ -253,6 +260,8 @@ def train(
     from ganstudio.artifact import rundir
     from ganstudio.train import recipe as recipes
 
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps {steps} is out of range: use 1..10,000,000")
     sets = list(overrides or [])
     sets += [f"steps={steps}"] if steps is not None else []
     sets += [f"epochs={epochs}"] if epochs is not None else []
@@ -265,7 +274,7 @@ def train(
         if last is None:
             raise UserError(f"--resume {resume}: no training checkpoint there")
         meta, _ = state.read(last)
-        r = recipes.with_overrides(recipes.from_dict(meta["recipe"]), sets)
+        r = recipes.for_resume(recipes.from_dict(meta["recipe"]), sets)
         run_dir = resume
     else:
         r = recipes.load(what, sets)
@@ -276,8 +285,16 @@ def train(
 
     card = run_training(r, run_dir, resume=resume is not None)
     typer.echo(f"trained {card.training['steps']:,} steps in {card.training['seconds']:.0f} s; generator in {run_dir}/")
+    _warn_short(card)
     typer.echo(f"onnx parity: max abs diff {card.parity['max_abs_diff']:.2e}")
     typer.echo(f"report: {run_dir / 'report.html'}")
+
+
+def _warn_short(card) -> None:
+    from ganstudio.train.export import short_run_note
+
+    if "steps" in card.training and (note := short_run_note(card.training["steps"])):
+        typer.echo(f"warning: {note}", err=True)
 
 
 @app.command()
@@ -299,6 +316,7 @@ def export(
 
     card = export_run(run, out)
     typer.echo(f"exported {out or run}/ (onnx vs torch max abs diff {card.parity['max_abs_diff']:.2e}, tolerance {card.parity['tolerance']:g})")
+    _warn_short(card)
     if (report := (out or run) / rundir.REPORT_FILE).is_file():
         typer.echo(f"report: {report}")
 
@@ -350,13 +368,15 @@ def coverage(
 def serve(
     model: ModelOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind (127.0.0.1 keeps it on this machine).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (1024..65535).")] = 7860,
     share: Annotated[bool, typer.Option("--share", help="Ask Gradio for a public share link.")] = False,
+    privileged_port: Annotated[bool, typer.Option("--privileged-port", help="Allow a --port below 1024.")] = False,
 ) -> None:
     """Open the browser studio: sample, sweep dimensions, find directions, interpolate, walk.
 
     Example: `ganstudio serve` then open http://127.0.0.1:7860
     """
+    check_address(host, port, privileged_port)  # one line now, rather than a traceback from inside gradio
     # Gradio imports IPython (its notebook magics) and matplotlib (to switch plot backends around every
     # request) whenever they are installed: a tenth of the start-up, and CPU on every request (docs/performance.md). This process is
     # never a notebook and draws no plots, so those imports fail here as they would without the packages.

@@ -104,6 +104,22 @@ def test_refuses_damaged_contents(tmp_path, mutate, match):
         (lambda d: d.update(architecture={**ARCH, "nz": -3}), "positive integer"),
         (lambda d: d.update(architecture={**ARCH, "extra": 1}), "needs exactly"),
         (lambda d: d.update(output_range=[1, -1]), "not an interval"),
+        # not only the top-level keys: every field `info` and the runtime read has the type they expect
+        (lambda d: d.update(parity={"max_abs_diff": "tiny", "per_batch": {}, "tolerance": 1e-4}), "parity"),
+        (lambda d: d.update(parity={"max_abs_diff": 1e-6, "per_batch": [1, 2], "tolerance": 1e-4}), "parity"),
+        (lambda d: d.update(parity={"max_abs_diff": 1e-6}), "parity"),
+        (lambda d: d.update(parity=[1e-6]), "parity"),
+        (lambda d: d.update(metrics={"d_x": "high"}), "metrics"),
+        (lambda d: d.update(metrics=[0.5]), "metrics"),
+        (lambda d: d.update(training="long"), "training"),
+        (lambda d: d.update(training={"steps": "many"}), "training"),
+        (lambda d: d.update(training={"steps": 10, "recipe": "dcgan"}), "training"),
+        (lambda d: d.update(training={"steps": 10, "seconds": None}), "training"),
+        (lambda d: d.update(files={"generator.onnx": 7}), "files"),
+        (lambda d: d.update(notes=["a"]), "notes"),
+        (lambda d: d.update(dataset=3), "dataset"),
+        (lambda d: d.update(output_range=[-1]), "output_range|malformed"),
+        (lambda d: d.update(output_range="ab"), "output_range|malformed"),
     ],
 )
 def test_refuses_bad_cards(tmp_path, change, match):
@@ -130,3 +146,14 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch):
         checkpoint.save_weights(p, card(notes="new"), tensors())
     assert p.read_bytes() == before
     assert sorted(x.name for x in tmp_path.iterdir()) == ["g.safetensors"]
+
+
+def test_a_card_with_every_optional_field_filled_in_still_loads(tmp_path):
+    full = card(
+        training={"steps": 10, "epochs": 0.5, "images_seen": 640, "seconds": 1.5, "device": "cpu", "exported": "ema",
+                  "date": "2026-12-01T00:00:00+00:00", "ganstudio_version": "0.1.0", "recipe": {"seed": 0}},
+        metrics={"d_x": 0.5, "classes_drawn": 10.0}, notes="fine",
+        parity={"max_abs_diff": 1e-6, "per_batch": {"1": 1e-6}, "tolerance": 1e-4}, files={"generator.onnx": "ab" * 32},
+    )
+    p = checkpoint.save_weights(tmp_path / "g.safetensors", full, tensors())
+    assert checkpoint.read_card(p) == full

@@ -149,3 +149,109 @@ def test_export_command(tiny_copy):
     assert "max abs diff" in r.output and (tiny_copy / "generator.onnx").is_file()
     r = run("export", tiny_copy / "nope")
     assert r.exit_code == 2
+
+
+def one_line_error(r, message: str) -> None:
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and r.output.count("\n") == 1, r.output
+    assert message in r.output, r.output
+
+
+@pytest.fixture()
+def no_studio(monkeypatch):
+    """`serve` with the studio replaced: a check that fails to fire would launch this, not a real server."""
+    import types
+
+    launched = []
+    fake = types.ModuleType("ganstudio.studio.app")
+    fake.launch = lambda **kwargs: launched.append(kwargs)
+    monkeypatch.setitem(sys.modules, "ganstudio.studio.app", fake)
+    return launched
+
+
+@pytest.mark.parametrize(
+    "port,message",
+    [("99999", "--port 99999 is out of range: use 1024..65535"), ("-5", "--port -5 is out of range"),
+     ("0", "--port 0 is out of range"), ("1", "--port 1 is a privileged port")],
+)
+def test_serve_refuses_impossible_and_privileged_ports_in_one_line(no_studio, port, message):
+    one_line_error(run("serve", "--port", port), message)
+    assert no_studio == []
+
+
+def test_serve_takes_a_privileged_port_only_when_asked(no_studio):
+    import socket
+
+    with socket.socket() as s:  # a free port stands in for 80: binding below 1024 needs root, which CI may lack
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    r = run("serve", "--port", free, "--privileged-port")
+    assert r.exit_code == 0, r.output
+    assert no_studio and no_studio[0]["port"] == free
+
+
+@pytest.mark.parametrize(
+    "host,message",
+    [("203.0.113.7", "--host 203.0.113.7: this machine has no such address"),  # TEST-NET-3: never local
+     ("no-such-host.invalid", "--host 'no-such-host.invalid': not an address or a name this machine can resolve"),
+     ("x" * 5000, "not an address or a name")],
+    ids=["test-net", "unresolvable", "5000-chars"],
+)
+def test_serve_refuses_an_address_this_machine_lacks_before_importing_the_studio(no_studio, host, message):
+    one_line_error(run("serve", "--host", host), message[:60])
+    assert no_studio == []
+
+
+def test_serve_says_when_the_port_is_taken(no_studio):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        one_line_error(run("serve", "--port", s.getsockname()[1]), "is in use")
+    assert no_studio == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["sample", "--gif", "--fps", "0"], ["sample", "--dim", "1", "--gif", "--fps", "99"],
+     ["interpolate", "--gif", "--fps", "-1"], ["walk", "--gif", "--fps", "nan"]],
+)
+def test_fps_is_checked_before_anything_is_written(tiny_model, tmp_path, args):
+    out = tmp_path / ("frames" if "--dim" in args else "x.png")
+    one_line_error(run(*args, "--model", tiny_model, "--out", out), "--fps")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["sample", "interpolate", "walk"])
+def test_psi_zero_is_refused_everywhere(tiny_model, tmp_path, command):
+    one_line_error(run(command, "--model", tiny_model, "--psi", "0", "--out", tmp_path / "x.png"), "use more than 0, up to 2")
+
+
+def test_a_tiny_psi_interpolates_without_nan(tiny_model, tmp_path):
+    r = run("interpolate", "--model", tiny_model, "--psi", "1e-9", "--slerp", "--out", tmp_path / "i.png")
+    assert r.exit_code == 0, r.output
+    gen = runtime.load(tiny_model)
+    mean_image = gen.images(np.zeros((1, 8), np.float32))[0, ..., 0]
+    tile = np.asarray(Image.open(tmp_path / "i.png"))[2:30, 2:30]
+    assert np.abs(tile.astype(int) - mean_image).max() <= 1  # the mean image, not black NaN pixels
+
+
+@pytest.mark.parametrize(
+    "card_json,message",
+    [('{"files": {"generator.safetensors": "ab', "card.json is not valid JSON"), ("[1, 2]", "card.json is not a JSON object"),
+     ('{"files": 5}', "card.json: its files"), ('{"files": {"generator.onnx": 5}}', "card.json: its files"),
+     ("\udcff", "card.json is not valid")],
+)
+def test_info_with_a_corrupt_card_json_is_one_line(tiny_copy, card_json, message):
+    (tiny_copy / "card.json").write_bytes(card_json.encode("utf-8", "surrogateescape"))
+    one_line_error(run("info", tiny_copy), message)
+
+
+def test_usage_errors_are_one_line_too(tiny_model):
+    one_line_error(run("sample", "--n", "abc"), "Invalid value for '--n'")
+    one_line_error(run("sample", "--no-such-option"), "No such option: --no-such-option")
+    one_line_error(run("export"), "Missing argument")
+    one_line_error(run("frobnicate"), "No such command 'frobnicate'")
+    bare = run()
+    assert "Usage" in bare.output and "sample" in bare.output  # no command at all: the help, as before

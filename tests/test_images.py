@@ -52,7 +52,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("os.replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write .*disk full"):
         atomic.write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
@@ -63,3 +63,22 @@ def test_atomic_write_to_unwritable_place_is_a_user_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(UserError, match="cannot write"):
         atomic.write_bytes(blocker / "sub" / "x.png", b"")
+
+
+def test_a_png_whose_recipe_is_not_json_or_not_an_image_is_one_line(tmp_path):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(images.RECIPE_KEY, "{not json")
+    Image.new("L", (2, 2)).save(tmp_path / "bad.png", pnginfo=info)
+    with pytest.raises(UserError, match="recipe is not valid JSON") as e:
+        images.read_recipe(tmp_path / "bad.png")
+    assert "\n" not in str(e.value)
+    info = PngImagePlugin.PngInfo()
+    info.add_text(images.RECIPE_KEY, "[1, 2]")
+    Image.new("L", (2, 2)).save(tmp_path / "list.png", pnginfo=info)
+    with pytest.raises(UserError, match="not a JSON object"):
+        images.read_recipe(tmp_path / "list.png")
+    (tmp_path / "noise.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(UserError, match="not an image"):
+        images.read_recipe(tmp_path / "noise.png")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganstudio.explore import latent
+from ganstudio.explore import latent, limits
 from ganstudio.errors import UserError
 
 
@@ -92,3 +92,28 @@ def test_random_walk_is_seeded_smooth_and_stays_on_the_shell():
 @pytest.mark.parametrize("n,shape", [(64, (8, 8)), (10, (3, 4)), (1, (1, 1)), (3, (2, 2))])
 def test_grid_shape(n, shape):
     assert latent.grid_shape(n) == shape
+
+
+@pytest.mark.parametrize("scale_a,scale_b", [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1e-30, 1e-30)])
+def test_slerp_falls_back_to_lerp_where_a_norm_is_about_zero(scale_a, scale_b):
+    a, b = latent.z_from_seed(1, 16) * scale_a, latent.z_from_seed(2, 16) * scale_b
+    t = np.linspace(0, 1, 5)
+    path = latent.slerp(a, b, t)
+    assert np.isfinite(path).all()
+    np.testing.assert_allclose(path, latent.lerp(a, b, t), rtol=1e-6, atol=1e-37)
+
+
+def test_slerp_of_ordinary_vectors_is_not_lerp():
+    a, b = latent.z_from_seed(1, 16), latent.z_from_seed(2, 16)
+    assert not np.allclose(latent.slerp(a, b, 0.5), latent.lerp(a, b, 0.5))
+
+
+@pytest.mark.parametrize("psi", [0.0, -0.5, 2.01, float("nan"), float("inf")])
+def test_psi_outside_its_range_is_refused(psi):
+    with pytest.raises(UserError, match="--psi .* use more than 0, up to 2"):
+        limits.PSI.check("--psi", psi)
+
+
+@pytest.mark.parametrize("psi", [1e-3, 0.7, 1.0, 2.0])
+def test_psi_inside_its_range_is_accepted(psi):
+    assert limits.PSI.check("--psi", psi) == psi

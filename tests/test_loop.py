@@ -37,3 +37,29 @@ def test_batches_in_channels_last_hold_the_same_pixels():
         a, b = plain(step), fast(step)
         assert b.is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(a, b) and a.min() >= -1 and a.max() <= 1
+
+
+@pytest.mark.parametrize("step", [0, 3, 5000])
+def test_ema_update_is_the_hand_computed_average_with_buffers_averaged_and_counters_copied(step):
+    import copy
+
+    from ganstudio.train.loop import ema_update
+
+    torch.manual_seed(0)
+    live = DCGANGenerator(8, 8, 28, 1)
+    ema = copy.deepcopy(live)
+    live(torch.randn(4, 8))  # a training-mode forward pass moves live's BatchNorm statistics and counter
+    with torch.no_grad():
+        for p in live.parameters():
+            p.add_(torch.randn_like(p))
+    before, now = copy.deepcopy(ema.state_dict()), live.state_dict()
+    ema_update(ema, live, 0.999, step)
+    decay = min(0.999, (1 + step) / (10 + step))  # the documented warm-up
+    after = ema.state_dict()
+    assert any(k.endswith("running_mean") for k in after) and any(k.endswith("num_batches_tracked") for k in after)
+    for k, v in after.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, decay * before[k] + (1 - decay) * now[k], rtol=1e-5, atol=1e-6)
+            assert not torch.equal(v, now[k]) and not torch.equal(v, before[k]), k
+        else:
+            assert torch.equal(v, now[k]), k  # counters are copied

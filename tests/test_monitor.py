@@ -31,7 +31,7 @@ def test_monitor_averages_each_interval_and_writes_once(tmp_path):
     m.flush(2)  # the partial last interval
     rows = [json.loads(x) for x in (tmp_path / rundir.METRICS_FILE).read_text().splitlines()]
     assert rows == [{"step": 2, "a": 2.0}, {"step": 3, "a": 5.0}]
-    rundir.truncate_after(tmp_path / rundir.METRICS_FILE, 2)
+    rundir.keep_rows(tmp_path / rundir.METRICS_FILE, 1)
     assert rundir.last_row(tmp_path / rundir.METRICS_FILE, 10) == {"a": 2.0}
 
 
@@ -44,10 +44,62 @@ def test_diversity_is_the_spread_across_the_batch_and_zero_for_copies_of_one_ima
     assert d["diversity_real"].item() == pytest.approx((1 / 12) ** 0.5, rel=0.05)  # the std of U(0, 1)
 
 
-def test_the_last_step_flushes_a_partial_interval_and_a_discarded_one_is_never_written(tmp_path):
+def test_the_last_step_flushes_a_partial_interval_and_a_rolled_back_one_is_never_written(tmp_path):
     m = monitor.Monitor(tmp_path, log_every=10, tensorboard=False)
     m.add(0, {"a": torch.tensor(float("nan"))})
-    m.discard()  # a rollback: these steps are trained again
+    m.resume({"keys": None, "count": 0, "sums": None, "rows": 0}, 0, torch.device("cpu"))  # a rollback to step 0
     assert m.add(0, {"a": torch.tensor(1.0)}) is None
     assert m.add(1, {"a": torch.tensor(3.0)}, last=True) == {"a": 2.0}
     assert rundir.read_rows(tmp_path / rundir.METRICS_FILE) == [{"step": 2, "a": 2.0}]
+
+
+def test_a_torn_last_line_is_dropped_with_one_warning(tmp_path, capsys):
+    """A kill mid-append (or a full disk) leaves half a row at the end: readers drop it and say so once."""
+    from ganstudio.errors import UserError
+
+    path = tmp_path / rundir.METRICS_FILE
+    path.write_text('{"step": 5, "a": 1.0}\n{"step": 10, "a": 2.0}\n{"step": 15, "a"')
+    assert rundir.read_rows(path) == [{"step": 5, "a": 1.0}, {"step": 10, "a": 2.0}]
+    assert rundir.read_rows(path) == [{"step": 5, "a": 1.0}, {"step": 10, "a": 2.0}]
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "torn" in err and "\n" == err[-1] and err.count("\n") == 1
+    path.write_text('{"step": 5, "a": 1.0}\n{"step": 10, "a" 2.0}\n{"step": 15, "a": 3.0}\n')
+    with pytest.raises(UserError, match="line 2 .* not a JSON row"):
+        rundir.read_rows(path)
+    path.write_text('{"step": 5, "a": 1.0}\n[1, 2]\n')
+    with pytest.raises(UserError, match="line 2"):
+        rundir.read_rows(path)
+    path.write_text('{"a": 1.0}\n')
+    with pytest.raises(UserError, match="line 1"):
+        rundir.read_rows(path)
+
+
+def test_keeping_the_first_rows_rewrites_the_log_atomically_and_drops_a_torn_tail(tmp_path, capsys):
+    path = tmp_path / rundir.ALERTS_FILE
+    path.write_text('{"step": 5, "kind": "x", "message": "m"}\n{"step": 9, "kind": "y", "message": "n"}\n{"st')
+    rundir.keep_rows(path, 1)
+    assert path.read_text() == '{"step": 5, "kind": "x", "message": "m"}\n'
+    rundir.keep_rows(path, 5)  # fewer rows than asked: all of them
+    assert path.read_text() == '{"step": 5, "kind": "x", "message": "m"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [rundir.ALERTS_FILE]
+
+
+def test_an_interval_open_at_a_checkpoint_carries_on_after_resume(tmp_path):
+    """Rows of a run stopped (or ended) between two rows, then resumed, are those of one uninterrupted run."""
+    values = [torch.tensor(float(v)) for v in (1, 2, 4, 8, 16, 32)]
+    straight = monitor.Monitor(tmp_path / "a", log_every=4, tensorboard=False)
+    (tmp_path / "a").mkdir()
+    for step, v in enumerate(values):
+        straight.add(step, {"x": v}, last=step == 5)
+    stopped = monitor.Monitor(tmp_path / "b", log_every=4, tensorboard=False)
+    (tmp_path / "b").mkdir()
+    for step, v in enumerate(values[:3]):
+        stopped.add(step, {"x": v}, last=step == 2)  # ends at step 3 with a partial row
+    assert stopped.pending and rundir.read_rows(stopped.path) == [{"step": 3, "x": pytest.approx(7 / 3)}]
+    saved = json.loads(json.dumps(stopped.state()))  # as a checkpoint's metadata carries it
+    resumed = monitor.Monitor(tmp_path / "b", log_every=4, tensorboard=False)
+    resumed.resume(saved, 3, torch.device("cpu"))
+    for step, v in enumerate(values[3:], start=3):
+        resumed.add(step, {"x": v}, last=step == 5)
+    assert rundir.read_rows(resumed.path) == rundir.read_rows(straight.path)
+    assert rundir.read_rows(straight.path) == [{"step": 4, "x": 15 / 4}, {"step": 6, "x": 24.0}]

@@ -1,6 +1,7 @@
 """Real training on the 5,000 MNIST digits: it learns, it resumes exactly, and a killed run loses nothing."""
 
 import json
+import random
 import shutil
 import signal
 import subprocess
@@ -54,7 +55,7 @@ def test_a_short_real_run_learns(tmp_path):
     assert gen.card.training["exported"] == "ema"
     assert list((run / "tensorboard").iterdir())
     assert not (run / "alerts.jsonl").exists()  # healthy: the watchdog names no failure mode
-    assert gen.card.notes == "training health: the watchdog raised no alerts"
+    assert gen.card.notes.splitlines()[0] == "training health: the watchdog raised no alerts"
     assert (run / "report.html").is_file()
 
 
@@ -83,26 +84,136 @@ def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):
     assert [r["step"] for r in rows(resumed)][-1] == 110
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    args = ["mnist", "--steps", "400", *map(str, TINY), "--set", "checkpoint_every=20", "--set", "sample_every=1000"]
+def logs(run: Path) -> tuple[str, str]:
+    return tuple((run / name).read_text() if (run / name).exists() else "" for name in ("metrics.jsonl", "alerts.jsonl"))
+
+
+def tensorboard_steps(run: Path, tag: str = "loss_g") -> list[int]:
+    """The steps TensorBoard shows for a tag (it hides what a restart purged)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    return [e.step for e in acc.Scalars(tag)]
+
+
+def temp_files(run: Path) -> list[Path]:
+    return sorted(run.rglob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_20_times_at_random_moments_ends_as_an_uninterrupted_run(tmp_path):
+    """SIGKILL at seeded random moments while it trains (mid-step, mid-append, mid-checkpoint), resume each time.
+
+    The kills run with a horizon it never reaches; the last resume sets the real end (steps may change on resume),
+    and an uninterrupted run to that end must give the same bits, logs and TensorBoard steps.
+    """
+    common = [*map(str, TINY), "--set", "checkpoint_every=3", "--set", "sample_every=40", "--set", "keep_checkpoints=3"]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "ganstudio", "train", *args, "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(state.checkpoints(killed)) < 2:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert state.latest(killed) is not None, "no checkpoint appeared before the kill"
-    assert not (killed / "generator.safetensors").exists() or state.latest(killed).name.endswith("0400.safetensors")
-    for p in state.checkpoints(killed):  # every checkpoint on disk is complete and readable
-        state.read(p)
-    r = runner.invoke(app, ["train", *args, "--out", str(killed)])
+    rng = random.Random(20)
+    latest = -1
+    for kill in range(20):
+        first = kill == 0
+        cmd = ["train", "mnist", "--steps", "1000000", *common, "--out", str(killed)] if first else ["train", "--resume", str(killed)]
+        proc = subprocess.Popen([sys.executable, "-m", "ganstudio", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 90
+        while time.time() < deadline and (state.latest(killed) is None or state.step_of(state.latest(killed)) <= latest):
+            time.sleep(0.01)  # wait until this incarnation has trained and saved once, then kill it somewhere later
+        time.sleep(rng.uniform(0, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        found = state.checkpoints(killed)
+        assert found, f"kill {kill}: no checkpoint"
+        for p in found:  # every checkpoint on disk is whole
+            state.read(p)
+        assert state.step_of(found[-1]) > latest, f"kill {kill}: the step went from {latest} to {state.step_of(found[-1])}"
+        latest = state.step_of(found[-1])
+    r = runner.invoke(app, ["train", "mnist", *common, "--out", str(killed)])
     assert r.exit_code == 2 and "--resume" in r.output  # a fresh run will not overwrite it
-    train("--resume", killed)
+    end = latest + 10
+    train("--resume", killed, "--steps", end)
     straight = tmp_path / "straight"
-    train(*args, "--out", straight)
+    train("mnist", "--steps", end, *common, "--out", straight)
     assert_same_state(straight, killed)
+    assert logs(killed) == logs(straight)
+    assert tensorboard_steps(killed) == tensorboard_steps(straight)
+    assert temp_files(killed) == []
+
+
+def emulate_kill(straight: Path, to: Path, at: int) -> Path:
+    """What a kill leaves once the checkpoint at step `at` is the newest: logs as written by then and later."""
+    shutil.copytree(straight, to)
+    for p in state.checkpoints(to):
+        if state.step_of(p) > at:
+            p.unlink()
+    for name in ("generator.safetensors", "generator.onnx", "card.json", "grid.png", "report.html"):
+        (to / name).unlink()
+    return to
+
+
+# D wins within 10 steps and the watchdog names it at step 25 (see test_watchdog): a run with an alert to keep.
+D_WINS = ["--set", "loss=minimax", "--set", "lr_g=1e-7", "--set", "lr_d=5e-3"]
+
+
+@pytest.mark.parametrize("at", [12, 27])
+def test_a_run_resumed_between_two_logged_rows_logs_what_an_uninterrupted_run_logs(tmp_path, at):
+    straight = tmp_path / "straight"
+    train("mnist", "--steps", 40, "--out", straight, *TINY, *D_WINS, "--set", "checkpoint_every=3", "--set", "keep_checkpoints=20")
+    assert [json.loads(line)["step"] for line in logs(straight)[1].splitlines()] == [25]
+    killed = emulate_kill(straight, tmp_path / "killed", at)  # log_every 5: the row after `at` sums steps on both sides
+    train("--resume", killed)
+    assert_same_state(straight, killed)
+    assert logs(killed) == logs(straight)
+    assert tensorboard_steps(killed) == tensorboard_steps(straight) == list(range(5, 41, 5))
+
+
+def test_a_run_extended_after_ending_between_two_logged_rows_logs_what_one_longer_run_logs(tmp_path):
+    straight = tmp_path / "straight"
+    train("mnist", "--steps", 40, "--out", straight, *TINY, *D_WINS)
+    split = tmp_path / "split"
+    train("mnist", "--steps", 22, "--out", split, *TINY, *D_WINS)  # ends with a partial row at 22
+    assert [row["step"] for row in rows(split)][-1] == 22
+    train("--resume", split, "--steps", 40)
+    assert_same_state(straight, split)
+    assert logs(split) == logs(straight)
+    assert tensorboard_steps(split) == tensorboard_steps(straight)
+
+
+def test_resume_refuses_to_change_what_the_run_is_and_allows_how_long_and_where(tmp_path):
+    run = tmp_path / "run"
+    train("mnist", "--steps", 5, "--out", run, *TINY)
+    for key, value in [("seed", "1"), ("batch_size", "8"), ("model", "mlp"), ("nz", "16"), ("dataset", "fashion-mnist"),
+                       ("lr_g", "1e-3"), ("ema_decay", "0.99"), ("log_every", "7")]:
+        r = runner.invoke(app, ["train", "--resume", str(run), "--set", f"{key}={value}"])
+        assert r.exit_code == 2, (key, r.output)
+        assert r.output.startswith(f"error: --resume: {key} cannot change") and r.output.count("\n") == 1, r.output
+    train("--resume", run, "--steps", 8, "--set", "seed=0", "--set", "sample_every=4", "--set", "keep_checkpoints=3",
+          "--device", "cpu")  # the same seed is no change; length, cadence and device may change
+    assert state.step_of(state.latest(run)) == 8
+
+
+def test_a_torn_last_log_line_is_dropped_with_one_warning_by_export_and_resume(tmp_path):
+    run = tmp_path / "run"
+    train("mnist", "--steps", 10, "--out", run, *TINY, "--set", "checkpoint_every=5")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 15, "loss_g": 1.')  # a kill mid-append
+    (run / "alerts.jsonl").write_text('{"step": 3, "kind": "mode coll')
+    r = runner.invoke(app, ["export", str(run)])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("its last line is torn") == 2 and "Traceback" not in r.output  # one per log
+    train("--resume", run, "--steps", 15)
+    assert [row["step"] for row in rows(run)] == [5, 10, 15]
+    assert not (run / "alerts.jsonl").read_text()
+
+
+def test_a_run_far_too_short_to_learn_says_so_in_the_card_and_the_output(tmp_path):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", "mnist", "--steps", "60", "--out", str(run), *TINY])
+    assert r.exit_code == 0, r.output
+    assert "far too short" in r.output
+    assert "far too short" in runtime.load(run).card.notes
+    r = runner.invoke(app, ["export", str(run)])
+    assert "far too short" in r.output
 
 
 def test_training_refuses_bad_recipes_before_computing(tmp_path):

@@ -61,7 +61,7 @@ def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch, 
     monkeypatch.setattr(loop, "export_run", lambda run_dir: None)  # the states are compared, not the exports
     r = recipe.make(dataset="mnist", **recipe.parse_overrides([*TINY, *RESUMED[model], "steps=6"]))
     loop.train(r, tmp_path / "straight", tensorboard=False)
-    loop.train(recipe.with_overrides(r, ["steps=3"]), tmp_path / "resumed", tensorboard=False)
+    loop.train(recipe.for_resume(r, ["steps=3"]), tmp_path / "resumed", tensorboard=False)
     loop.train(r, tmp_path / "resumed", resume=True, tensorboard=False)
 
     straight, resumed = (load_file(str(state.latest(tmp_path / run))) for run in ("straight", "resumed"))

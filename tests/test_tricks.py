@@ -188,3 +188,13 @@ def test_weight_decay_shrinks_weights_but_not_biases():
         want = before[n] * (1 - 0.1 * 0.01) if n.endswith("weight") else before[n]
         assert torch.allclose(p, want, atol=1e-9), n
     assert {grp["weight_decay"] for grp in build_optimizers(recipe.make(), g, d)[0].param_groups} == {0.0}
+
+
+def test_the_lr_decay_cannot_overflow_at_any_step_the_recipe_allows():
+    # 1.01**71337 passes the largest float: the schedule must still give the floor there, and up to MAX_STEPS.
+    r = recipe.make(optimizer="sgd", lr_decay=1.01, lr_min=1e-6)
+    for step in (71_336, 71_337, 71_338, 10**6, recipe.MAX_STEPS):
+        assert lr_at(r, 0.01, step) == 1e-6
+    assert lr_at(r, 0.01, 100) == pytest.approx(0.01 / 1.01**100, rel=1e-12)
+    unfloored = recipe.make(optimizer="sgd", lr_decay=1.01)
+    assert lr_at(unfloored, 0.01, recipe.MAX_STEPS) == 0.0

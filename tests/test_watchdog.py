@@ -6,6 +6,8 @@ import io
 import json
 import math
 import random
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,7 +126,7 @@ def test_nan_rows_are_reported_not_judged_and_rollbacks_are_bounded(tmp_path):
     last = tmp_path / "state" / "step_0000010.safetensors"
     w.diverged(15, "loss_g", last, 10)
     w.diverged(17, "loss_g", last, 10)
-    assert (w.lr_scale, w.rollbacks) == (0.25, 2) and w.state() == {"lr_scale": 0.25, "rollbacks": 2}
+    assert (w.lr_scale, w.rollbacks) == (0.25, 2) and w.state() == {"lr_scale": 0.25, "rollbacks": 2, "alerts": 2}
     with pytest.raises(UserError, match="NaN/Inf in loss_g by step 19, after 2 rollbacks .* down to 0.25x") as e:
         w.diverged(19, "loss_g", last, 10)
     assert str(last) in str(e.value) and "\n" not in str(e.value)
@@ -266,3 +268,18 @@ def test_a_run_that_keeps_diverging_stops_after_max_rollbacks_with_one_line_and_
     assert checkpoint_meta(state.latest(run))["lr_scale"] == 0.25
     assert kinds(watchdog.read_alerts(run)) == ["NaN/Inf"] * 3
     assert not (run / "generator.safetensors").exists()
+
+
+def test_a_run_killed_after_a_rollback_keeps_the_nan_alert_when_resumed(tmp_path, monkeypatch):
+    NaNAt({13}).install(monkeypatch)  # found in the row at step 15: back to step 10, which is saved again
+    args = ["steps=30", "checkpoint_every=10", "keep_checkpoints=10"]
+    train(tmp_path, monkeypatch, *args, name="straight")
+    straight = tmp_path / "straight"
+    killed = Path(shutil.copytree(straight, tmp_path / "killed"))  # killed after the re-save: step 10 is the newest
+    for p in state.checkpoints(killed):
+        if state.step_of(p) > 10:
+            p.unlink()
+    loop.train(recipe.make(dataset="mnist", **recipe.parse_overrides([*TINY, *args])), killed, resume=True, tensorboard=False)
+    assert kinds(watchdog.read_alerts(killed)) == ["NaN/Inf"]
+    for name in ("alerts.jsonl", "metrics.jsonl"):
+        assert (killed / name).read_text() == (straight / name).read_text()

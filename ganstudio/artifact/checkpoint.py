@@ -39,6 +39,12 @@ ARCH_PARAMS = {
     "dcgan": ("nz", "ngf", "image_size", "channels"),
     "mlp": ("nz", "hidden", "image_size", "channels"),
 }
+Number = (int, float)
+# The card's training entries that readers format (`info`, the report): each, when present, must be of its type.
+TRAINING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "steps": int, "epochs": Number, "images_seen": int, "seconds": Number, "device": str, "exported": str,
+    "date": str, "ganstudio_version": str, "recipe": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -100,11 +106,15 @@ class Card:
         unknown = sorted(set(d) - names)
         if unknown:
             raise UserError(f"{source}: the card has unknown keys {unknown}")
+        span = d.get("output_range")
+        if not (isinstance(span, list) and len(span) == 2 and all(_is(v, Number) for v in span)):
+            raise UserError(f"{source}: the card's output_range must be [low, high], got {_short(span)}")
         try:
-            card = cls(**{**d, "output_range": tuple(float(v) for v in d["output_range"])})
+            card = cls(**{**d, "output_range": (float(span[0]), float(span[1]))})
         except (TypeError, KeyError, ValueError) as e:
             raise UserError(f"{source}: the card is incomplete or malformed ({e})") from None
         _check_architecture(card.architecture, source)
+        _check_fields(card, source)
         lo, hi = card.output_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise UserError(f"{source}: the card's output_range {card.output_range} is not an interval")
@@ -124,6 +134,38 @@ def _check_architecture(arch: Any, source: str) -> None:
     for k in want:
         if not isinstance(arch[k], int) or isinstance(arch[k], bool) or arch[k] <= 0:
             raise UserError(f"{source}: architecture parameter {k}={arch[k]!r} must be a positive integer")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is(value: Any, types: type | tuple[type, ...]) -> bool:
+    """isinstance, but a bool is not a number here (JSON true is not a step count)."""
+    return isinstance(value, types) and not isinstance(value, bool)
+
+
+def _check_fields(card: Card, source: str) -> None:
+    """Every nested field has the shape its readers expect, so a malformed card fails here, in one line."""
+    for name in ("dataset", "notes"):
+        if not isinstance(getattr(card, name), str):
+            raise UserError(f"{source}: the card's {name} must be a string")
+    tr = card.training
+    if not isinstance(tr, dict) or any(k in tr and not _is(tr[k], t) for k, t in TRAINING_TYPES.items()):
+        raise UserError(f"{source}: the card's training record is malformed (expected {{steps: int, seconds: number, ...}})")
+    m = card.metrics
+    if not isinstance(m, dict) or not all(_is(v, Number) for v in m.values()):
+        raise UserError(f"{source}: the card's metrics must map names to numbers")
+    p = card.parity
+    per_batch = p.get("per_batch") if isinstance(p, dict) else None
+    if not isinstance(p, dict) or (p and not (
+        _is(p.get("max_abs_diff"), Number) and _is(p.get("tolerance"), Number)
+        and isinstance(per_batch, dict) and all(_is(v, Number) for v in per_batch.values())
+    )):
+        raise UserError(f"{source}: the card's parity record is malformed (expected max_abs_diff, tolerance, per_batch)")
+    if not isinstance(card.files, dict) or not all(isinstance(v, str) for v in card.files.values()):
+        raise UserError(f"{source}: the card's files must map file names to sha256 strings")
 
 
 def sha256_file(path: str | Path) -> str:

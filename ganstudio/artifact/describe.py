@@ -55,8 +55,8 @@ def card_rows(card: Card, recipe_defaults: Mapping[str, Any] | None = None) -> R
 def file_rows(model: ModelDir, card: Card) -> Rows:
     """Each file's sha256 and size, checked against what the card and card.json recorded."""
     recorded = dict(card.files)
-    if (model.path / CARD).is_file():
-        recorded.update(json.loads((model.path / CARD).read_text()).get("files", {}))
+    if (model.path / CARD).exists():
+        recorded.update(_recorded_files(model.path / CARD))
     rows = []
     for name in (WEIGHTS, GRAPH, CARD):
         path = model.path / name
@@ -68,6 +68,21 @@ def file_rows(model: ModelDir, card: Card) -> Rows:
         verdict = "" if want is None else ("  [green]matches the card[/]" if want == digest else "  [red]DIFFERS from the card[/]")
         rows.append((name, f"{digest}  {_size(path.stat().st_size)}{verdict}"))
     return rows
+
+
+def _recorded_files(path: Path) -> dict[str, str]:
+    """The sha256s card.json records, or one line saying why card.json cannot be read."""
+    fix = f"re-export with `ganstudio export {path.parent}`"
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({e}); {fix}") from None
+    if not isinstance(d, dict):
+        raise UserError(f"{path} is not a JSON object; {fix}")
+    files = d.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(f"{path}: its files must map file names to sha256 strings; {fix}")
+    return files
 
 
 def describe(model: ModelDir) -> Table:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+
+from ganstudio.artifact import atomic
+from ganstudio.errors import UserError
 
 FORMAT = 1  # bump when decoding or resizing changes, so arrays made by older code are not reused
 
@@ -66,22 +68,11 @@ def _read(path: Path, size: int) -> np.ndarray | None:
 
 
 def _write(path: Path, images: np.ndarray, console: Console) -> bool:
-    """Temp file + rename, so a killed run never leaves half an array to be read later. False if it failed."""
+    """Atomically (a killed run never leaves half an array to be read later); False, with a warning, if it failed."""
+    atomic.clean(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        console.print(f"[yellow]cannot cache decoded images in {path.parent} ({e.strerror or e}): they will be decoded again next time")
+        atomic.write_with(path, lambda f: np.save(f, images, allow_pickle=False))
+    except UserError as e:
+        console.print(f"[yellow]cannot cache decoded images ({e}): they will be decoded again next time", soft_wrap=True)
         return False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, images, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        console.print(f"[yellow]cannot cache decoded images in {path} ({e.strerror or e}): they will be decoded again next time")
-        return False
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return True

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from ganstudio.artifact import atomic
+from ganstudio.errors import UserError
 from ganstudio.explore.latent import grid_shape
 
 RECIPE_KEY = "ganstudio"
@@ -85,10 +86,21 @@ def save_gif(frames: Sequence[Image.Image], path: str | Path, recipe: dict[str, 
 
 
 def read_recipe(path: str | Path) -> dict[str, Any] | None:
-    """The recipe a ganstudio image carries, or None."""
-    with Image.open(path) as im:
-        raw = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
-        if raw is None:
-            raw = im.info.get("comment")
-            raw = raw.decode() if isinstance(raw, bytes) else raw
-    return json.loads(raw) if raw else None
+    """The recipe a ganstudio image carries, or None; one line (UserError) for a file that is not one."""
+    try:
+        with Image.open(path) as im:
+            raw = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
+            if raw is None:
+                raw = im.info.get("comment")
+                raw = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow's UnidentifiedImageError is an OSError
+        raise UserError(f"{path}: not an image Pillow can read ({e})") from None
+    if not raw:
+        return None
+    try:
+        recipe = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: its ganstudio recipe is not valid JSON ({e})") from None
+    if not isinstance(recipe, dict):
+        raise UserError(f"{path}: its ganstudio recipe is not a JSON object")
+    return recipe

@@ -18,6 +18,8 @@ import numpy as np
 from ganstudio.errors import UserError
 from ganstudio.explore.limits import MAX_SEED, SEED
 
+NEAR_ZERO = 1e-12  # a norm this small has no direction: slerp falls back to lerp
+
 
 def z_from_seed(seed: int, nz: int) -> np.ndarray:
     """The latent vector of one seed, shape (nz,)."""
@@ -48,10 +50,13 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     """Spherical interpolation: keeps the norm typical of Gaussian z along the path (lerp passes near 0).
 
-    Falls back to lerp when a and b are (anti)parallel, where the great circle is undefined.
+    Falls back to lerp where the great circle is undefined: a or b (about) zero, or the two (anti)parallel.
     """
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    cos = np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64))
+    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
+    if not norms > NEAR_ZERO:
+        return lerp(a, b, t)
+    cos = np.dot(a64, b64) / norms
     omega = math.acos(float(np.clip(cos, -1.0, 1.0)))
     if math.sin(omega) < 1e-6:
         return lerp(a, b, t)

@@ -23,9 +23,13 @@ class Bound:
     lo: float
     hi: float
     integer: bool = False
+    open_lo: bool = False  # lo itself is outside
 
     def __str__(self) -> str:
-        return f"{self.lo:g}..{self.hi:g}"
+        return f"more than {self.lo:g}, up to {self.hi:g}" if self.open_lo else f"{self.lo:g}..{self.hi:g}"
+
+    def __contains__(self, x: float) -> bool:
+        return (self.lo < x if self.open_lo else self.lo <= x) and x <= self.hi
 
     def check(self, name: str, value: object) -> int | float:
         """The value as an int (or float) inside the range, or a one-line UserError naming `name`."""
@@ -33,12 +37,12 @@ class Bound:
         try:
             x = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{name} {_shown(value)} must be {kind} in {self}") from None
+            raise UserError(f"{name} {_shown(value)} must be {kind}: use {self}") from None
         if not math.isfinite(x) or (self.integer and not x.is_integer()):
-            raise UserError(f"{name} {_shown(value)} must be {kind} in {self}")
+            raise UserError(f"{name} {_shown(value)} must be {kind}: use {self}")
         # Recipes must say 1.0, not 1, whatever a client sent: the PNG bytes depend on it.
         out = int(x) if self.integer else x
-        if not self.lo <= x <= self.hi:
+        if x not in self:
             raise UserError(f"{name} {out} is out of range: use {self}")
         return out
 
@@ -69,7 +73,9 @@ def check_span(lo: float, hi: float, names: tuple[str, str] = ("from", "to")) ->
 
 
 SEED = Bound(0, MAX_SEED, integer=True)
-PSI = Bound(0.0, 2.0)  # truncation: 1 leaves z as drawn, below 1 pulls it toward the prior's mean
+# Truncation: 1 leaves z as drawn, below 1 pulls it toward the prior's mean; at 0 every vector would be the
+# mean (interpolations of zero vectors, walks that stand still), so 0 is outside.
+PSI = Bound(0.0, 2.0, open_lo=True)
 FPS = Bound(0.5, 50.0)  # GIF frames per second
 STEP_SIZE = Bound(0.001, 1.0)  # a random walk's step, relative to |z|
 DIMS_PER_SWEEP = Bound(1, 16, integer=True)

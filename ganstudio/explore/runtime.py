@@ -19,7 +19,7 @@ import numpy as np
 
 from ganstudio.artifact import catalog
 from ganstudio.explore import images
-from ganstudio.artifact.checkpoint import GRAPH, Card, read_card, sha256_file
+from ganstudio.artifact.checkpoint import GRAPH, Card, load_weights, sha256_file
 from ganstudio.errors import UserError
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -97,18 +97,27 @@ def _onnx_forward(
 ) -> Callable[[np.ndarray], np.ndarray]:
     if not model.graph.is_file():
         raise UserError(f"{model.path}: no {GRAPH}; run `ganstudio export {model.path}` to make it")
-    want = card.files.get(GRAPH)
-    if want is None or sha256_file(model.graph) != want:
-        raise UserError(
-            f"{model.graph}: does not match the weights' card (sha256 differs); "
-            f"re-export with `ganstudio export {model.path}`"
-        )
+    fix = f"re-export with `ganstudio export {model.path}`"
+    recorded = card.files.get(GRAPH)
+    if recorded is None or sha256_file(model.graph) != recorded:
+        raise UserError(f"{model.graph}: does not match the weights' card (sha256 differs); {fix}")
     with _session_lock:
         session = _ort_session(str(model.graph), model.graph.stat().st_mtime, device, threads)
-    input_name = session.get_inputs()[0].name
+    inputs = session.get_inputs()
+    nz = inputs[0].shape[1] if len(inputs) == 1 and len(inputs[0].shape) == 2 else -1  # an int, or a symbolic dim
+    if len(inputs) != 1 or inputs[0].name != "z" or (isinstance(nz, int) and nz != card.nz):
+        got = ", ".join(f"{i.name!r} {i.shape}" for i in inputs)
+        raise UserError(f"{model.graph}: the graph takes {got}, expected one input 'z' of shape (batch, {card.nz}); {fix}")
+    shape = (card.channels, card.image_size, card.image_size)
 
     def forward(z: np.ndarray) -> np.ndarray:
-        return session.run(None, {input_name: z})[0]
+        try:
+            out = session.run(None, {"z": z})[0]
+        except Exception as e:  # ORT raises its own types
+            raise UserError(f"{model.graph}: ONNX Runtime cannot run this graph ({str(e).splitlines()[0]}); {fix}") from None
+        if out.shape != (len(z), *shape):
+            raise UserError(f"{model.graph}: the graph draws images of shape {list(out.shape)}, the card says (n, {', '.join(map(str, shape))}); {fix}")
+        return out
 
     return forward
 
@@ -116,5 +125,5 @@ def _onnx_forward(
 def load(model: str | os.PathLike | None = None, device: Device = "auto", threads: int | None = None) -> Generator:
     """Find a model (see ganstudio.artifact.catalog) and load its ONNX graph (threads: see _ort_session)."""
     found = catalog.resolve(model)
-    card = read_card(found.weights)
+    card, _ = load_weights(found.weights)  # every check, NaN/Inf weights included, whichever backend runs it
     return Generator(card, found, sha256_file(found.weights), "onnx", _onnx_forward(found, card, device, threads))

@@ -98,7 +98,7 @@ def header(studio: Studio) -> Page:
         gr.Markdown("## ganstudio\nlatent space studio", elem_id="title")
         model = gr.Dropdown(studio.models.choices(), value=studio.models.default, label="Model (newest first)", scale=4)
         refresh = gr.Button("↻ Rescan", scale=0, min_width=90, size="sm")
-        psi = gr.Slider(limits.PSI.lo, limits.PSI.hi, value=1.0, step=0.05, label="Truncation ψ",
+        psi = gr.Slider(0.05, limits.PSI.hi, value=1.0, step=0.05, label="Truncation ψ",  # ψ = 0 is outside PSI
                         info="< 1: more typical images, less variety", scale=2)
     with gr.Accordion("How to explore", open=True):
         gr.Markdown(HOW_TO)

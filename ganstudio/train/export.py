@@ -24,6 +24,9 @@ from ganstudio.errors import UserError
 from ganstudio.train.models import DCGANGenerator, build_generator, generator_tensors, load_generator_tensors
 
 PARITY_BATCHES = (1, 7, 64)
+# Below this many generator steps a GAN's samples are still noise or blobs (every shipped generator trained for
+# thousands): the card and the command say so, rather than hand over noise without a hint.
+SHORT_RUN_STEPS = 500
 PARITY_TOLERANCE = 1e-4
 GRID_SEED, GRID_N = 0, 64
 
@@ -103,9 +106,11 @@ def export_generator(g: nn.Module, card: Card, out_dir: Path) -> Card:
         parity={"max_abs_diff": worst, "per_batch": diffs, "tolerance": PARITY_TOLERANCE},
         files={GRAPH: hashlib.sha256(graph).hexdigest()},
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_bytes(out_dir / GRAPH, graph)
+    atomic.clean(out_dir)
+    # The weights first: they are the model's identity, and their card names the graph (by sha256) that belongs
+    # to them, so a kill before the graph lands leaves a mismatch that loading refuses and re-export repairs.
     checkpoint.save_weights(out_dir / WEIGHTS, card, generator_tensors(g))
+    atomic.write_bytes(out_dir / GRAPH, graph)
     checkpoint.write_card_json(out_dir, card)
     _write_grid(g, card, out_dir)
     return card
@@ -139,6 +144,14 @@ def annotate(model_dir: Path, note: str, metrics: dict[str, float], replaces: st
     kept = [line for line in card.notes.splitlines() if line and not line.startswith(replaces)]
     card = card.replace(notes="\n".join([*kept, note]), metrics={**card.metrics, **metrics}, parity={}, files={})
     return export_generator(g, card, model_dir)
+
+
+def short_run_note(steps: int) -> str:
+    """A warning for the card when a run is far too short to have learnt anything; "" otherwise."""
+    if steps >= SHORT_RUN_STEPS:
+        return ""
+    return (f"far too short: trained only {steps:,} steps (under {SHORT_RUN_STEPS:,}), too few for a GAN to draw "
+            "more than noise; train longer (ganstudio train --resume RUN --steps N)")
 
 
 def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
@@ -175,7 +188,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
             "recipe": r,
         },
         metrics=rundir.last_row(run_dir / rundir.METRICS_FILE, meta["step"]),
-        notes=watchdog.notes(run_dir, meta),
+        notes="\n".join(filter(None, [watchdog.notes(run_dir, meta), short_run_note(meta["step"])])),
     )
     card = export_generator(g, card, out_dir or run_dir)
     report.write(run_dir, card, out_dir)

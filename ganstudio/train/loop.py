@@ -158,7 +158,12 @@ def train(
     optimizers = {"opt_G": opt_g, "opt_D": opt_d}
     rngs = {"noise": noise}
     start, seconds_before, resumed = 0, 0.0, None
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        (run_dir / rundir.SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write {run_dir}: {e.strerror or e}") from None
+    for folder in (run_dir, run_dir / rundir.STATE_DIR, run_dir / rundir.SAMPLES_DIR):
+        atomic.clean(folder)  # temp files of a killed run
     metrics_file = run_dir / rundir.METRICS_FILE
     if resume:
         last = state.latest(run_dir)
@@ -166,14 +171,12 @@ def train(
             raise UserError(f"{run_dir}: no training checkpoint to resume from")
         resumed = state.restore(last, modules, optimizers, rngs)
         start, seconds_before = resumed["step"], resumed.get("seconds", 0.0)
-        rundir.truncate_after(metrics_file, start)
-        rundir.truncate_after(run_dir / rundir.ALERTS_FILE, start)  # the replayed steps raise them again
         console.print(f"resuming {run_dir} from step {start:,}")
     guard = watchdog.Watchdog(run_dir, console, r.max_rollbacks, resumed)
-    if resume:
-        guard.rewind(rundir.read_rows(metrics_file))
-    (run_dir / rundir.SAMPLES_DIR).mkdir(exist_ok=True)
     watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
+    if resume:
+        watch.resume(resumed.get("monitor"), start, device)
+        guard.rewind(rundir.read_rows(metrics_file))
     g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
     sampler = g_ema if g_ema is not None else g
 
@@ -187,7 +190,8 @@ def train(
             "device": str(device),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "ganstudio_version": __version__,
-            **guard.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates
+            **guard.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates; alerts so far
+            "monitor": watch.state(),  # the open interval of the metrics, so a resume logs the same rows
         }
         state.save(run_dir, step, meta, modules, optimizers, rngs, r.keep_checkpoints)
 
@@ -203,10 +207,10 @@ def train(
         """NaN/Inf by `step`: the last good checkpoint again, at lower learning rates (or stop); its step."""
         last = state.latest(run_dir)
         guard.diverged(step, what, last, state.step_of(last))
-        back = state.restore(last, modules, optimizers, rngs)["step"]
-        rundir.truncate_after(metrics_file, back)
+        meta = state.restore(last, modules, optimizers, rngs)
+        back = meta["step"]
+        watch.resume(meta.get("monitor"), back, device)
         guard.rewind(rundir.read_rows(metrics_file))
-        watch.discard()
         checkpoint(back, elapsed())  # the lowered rate becomes part of the resume point
         return back
 
@@ -243,7 +247,7 @@ def train(
 
             # Watch: name failure modes; on NaN/Inf (in a logged row, or in the weights about to be saved) roll back.
             logged = watch.add(step, m, last=step + 1 == steps)
-            nan_in = guard.check(step + 1, logged) if logged is not None else None
+            nan_in = guard.check(step + 1, logged, partial=watch.pending) if logged is not None else None
             due = (step + 1) % r.checkpoint_every == 0 or step + 1 == steps
             if nan_in is None and due and not state.finite(modules, optimizers):
                 nan_in = "the weights"

@@ -7,7 +7,6 @@ metrics.jsonl, TensorBoard and the progress line.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -48,18 +47,28 @@ def diversity(real: Tensor, fake: Tensor) -> dict[str, Tensor]:
 
 
 class Monitor:
+    """Sums each step's monitors on the device and writes one averaged row per `log_every` steps.
+
+    The open interval (its sums and step count) and the number of rows written are part of every checkpoint
+    (`state`), so a run resumed (or rolled back) between two rows logs exactly what an uninterrupted run logs.
+    A run's last step writes the partial interval's row but keeps the interval open: a run extended later
+    drops that row and carries on summing.
+    """
+
     def __init__(self, run_dir: Path, log_every: int, tensorboard: bool = True):
-        self.path = run_dir / rundir.METRICS_FILE
-        self.log_every = log_every
+        self.run_dir, self.path = run_dir, run_dir / rundir.METRICS_FILE
+        self.log_every, self.tensorboard = log_every, tensorboard
         self.keys: list[str] | None = None
         self.sums: Tensor | None = None
-        self.count = 0
-        self.last: dict[str, float] = {}
+        self.count = 0  # steps in the open interval
+        self.rows = 0  # rows of whole intervals in metrics.jsonl
         self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        self.purge_step: int | None = None  # TensorBoard hides this run's earlier events from here on
 
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+    @property
+    def pending(self) -> bool:
+        """Whether steps are summed that no whole-interval row holds yet (after a run's last, partial, row too)."""
+        return self.count > 0
 
     def add(self, step: int, metrics: dict[str, Tensor], last: bool = False) -> dict[str, float] | None:
         """Accumulate one step; every log_every steps (and at the last) return (and write) the interval's averages."""
@@ -68,31 +77,50 @@ class Monitor:
         values = torch.stack([metrics[k].float() for k in self.keys])
         self.sums = values if self.sums is None else self.sums + values
         self.count += 1
-        if (step + 1) % self.log_every and not last:
-            return None
-        return self.flush(step)
+        whole = (step + 1) % self.log_every == 0
+        return self.flush(step, whole) if whole or last else None
 
-    def discard(self) -> None:
-        """Drop the interval being accumulated: after a rollback its steps are trained again."""
-        self.sums, self.count = None, 0
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the open interval and how many rows are logged (one host sync)."""
+        sums = None if self.sums is None else self.sums.tolist()
+        return {"keys": self.keys, "count": self.count, "sums": sums, "rows": self.rows}
 
-    def flush(self, step: int) -> dict[str, float] | None:
+    def resume(self, saved: dict[str, Any] | None, step: int, device: torch.device) -> None:
+        """Go back to a checkpoint at `step`: its open interval again, metrics.jsonl cut to its rows, and
+        TensorBoard told to hide the events logged after them. `saved` None: a checkpoint from before the
+        monitor was saved (its rows are those up to its step, with no open interval)."""
+        if saved is None:
+            saved = {"keys": None, "count": 0, "sums": None,
+                     "rows": sum(1 for row in rundir.read_rows(self.path) if row["step"] <= step)}
+        self.keys, self.count, self.rows = saved["keys"], saved["count"], saved["rows"]
+        self.sums = None if saved["sums"] is None else torch.tensor(saved["sums"], dtype=torch.float32, device=device)
+        rundir.keep_rows(self.path, self.rows)
+        self.close()
+        self.purge_step = step - self.count + 1
+
+    def flush(self, step: int, whole: bool = True) -> dict[str, float] | None:
+        """Write the open interval's averages as the row of `step`; a partial (not whole) one stays open."""
         if self.sums is None or not self.count:
             return None
         means = (self.sums / self.count).tolist()  # the one host sync per interval
         row = {k: (v if math.isfinite(v) else str(v)) for k, v in zip(self.keys, means)}
-        self.last = dict(zip(self.keys, means))
-        self.sums, self.count = None, 0
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": step + 1, **row}) + "\n")
-        if self.writer is not None:
-            for k, v in self.last.items():
+        rundir.append_row(self.path, {"step": step + 1, **row})
+        if whole:
+            self.sums, self.count = None, 0
+            self.rows += 1
+        if self.tensorboard:
+            if self.writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.purge_step)
+            for k, v in zip(self.keys, means):
                 self.writer.add_scalar(k, v, step + 1)
-        return self.last
+        return dict(zip(self.keys, means))
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
 
 
 def summary(metrics: dict[str, Any]) -> str:

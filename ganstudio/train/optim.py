@@ -43,8 +43,11 @@ def build_optimizers(r: Recipe, g: nn.Module, d: nn.Module) -> tuple[torch.optim
 
 
 def lr_at(r: Recipe, lr: float, step: int) -> float:
-    """max(lr / lr_decay**step, lr_min): the notebook's exponential decay (constant when lr_decay is 1)."""
-    return max(lr / r.lr_decay**step, r.lr_min)
+    """max(lr * lr_decay**-step, lr_min): the notebook's exponential decay (constant when lr_decay is 1).
+
+    A negative power underflows to 0 where lr / lr_decay**step would overflow (1.01**71337 > 1e308).
+    """
+    return max(lr * r.lr_decay**-step, r.lr_min)
 
 
 def momentum_at(r: Recipe, step: int) -> float:

@@ -24,8 +24,16 @@ DEFAULT_RECIPES = {
     "flowers": "flowers-dcgan",
     "emoji": "emoji-dcgan",
 }
+# What `--resume` may change: how long the run goes on, where it runs, where its data lies, how often it saves
+# and samples, and how many rollbacks it may spend. Every other key defines the run itself (data, model,
+# objective, optimiser, seed, and log_every, the rows the watchdog reads), which a resume must continue exactly.
+RESUMABLE = ("steps", "epochs", "device", "data", "sample_every", "checkpoint_every", "keep_checkpoints", "max_rollbacks")
 IMAGE_SIZES = (28, 32, 64, 128)  # the sizes models.py builds (kept here so checking a recipe needs no torch)
 MAX_STEPS = 10_000_000
+MAX_SEED = 2**32 - 1  # the loop derives other seeds from it (seed * 1_000_003 + epoch) that torch must accept
+MAX_NZ = 1024
+# Widths beyond these allocate tens of GB: a DCGAN's widest layer has 8x ngf channels, an MLP's is ngf wide.
+MAX_WIDTH = {"dcgan": 512, "wgan-gp": 512, "mlp": 16384}
 MODELS = ("dcgan", "wgan-gp", "mlp")
 # What a recipe gets from naming its model, unless it sets the key itself: `make` and `load` put these under
 # the recipe's own values. WGAN-GP follows Gulrajani et al. (2017), Algorithm 1.
@@ -116,9 +124,11 @@ class Recipe:
             raise UserError(f"label_smoothing {self.label_smoothing} is out of range: use 0 <= x < 0.5")
         if not 0 <= self.ema_decay < 1:
             raise UserError(f"ema_decay {self.ema_decay} is out of range: use 0 <= x < 1")
-        for k in ("nz", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+        for k in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, k) < 1:
                 raise UserError(f"{k} must be at least 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed {self.seed} is out of range: use 0..{MAX_SEED}")
         if not 0 <= self.max_rollbacks <= 20:
             raise UserError(f"max_rollbacks {self.max_rollbacks} is out of range: use 0..20")
         for k in ("lr_g", "lr_d"):
@@ -131,6 +141,11 @@ class Recipe:
         return self
 
     def _check_model(self) -> None:
+        if not 1 <= self.nz <= MAX_NZ:
+            raise UserError(f"nz {self.nz} is out of range: use 1..{MAX_NZ}")
+        for k in ("ngf", "ndf"):
+            if not 1 <= getattr(self, k) <= MAX_WIDTH[self.model]:
+                raise UserError(f"{k} {getattr(self, k)} is out of range for model {self.model}: use 1..{MAX_WIDTH[self.model]}")
         if self.critic_norm not in ("auto", "batch", "layer", "none"):
             raise UserError(f"critic_norm {self.critic_norm!r} is not one of auto, batch, layer, none")
         if not 1 <= self.n_critic <= 100:
@@ -229,9 +244,11 @@ def load(spec: str, overrides: list[str] | None = None) -> Recipe:
     path = find(spec)
     if path is not None:
         try:
-            values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: not valid TOML ({e})") from None
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror or e}") from None
     elif spec in DEFAULT_RECIPES or spec.endswith(".toml"):
         raise UserError(f"recipe for {spec!r} not found in {', '.join(map(str, RECIPE_DIRS))}")
     else:
@@ -256,9 +273,16 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return values
 
 
-def with_overrides(base: Recipe, overrides: list[str]) -> Recipe:
-    """A whole recipe (e.g. a resumed run's) with `key=value` strings applied, then checked."""
-    return Recipe(**{**base.to_dict(), **parse_overrides(overrides)}).check()
+def for_resume(saved: Recipe, overrides: list[str]) -> Recipe:
+    """A resumed run's recipe: the one in its checkpoint, with only RESUMABLE keys changed (then checked)."""
+    values = parse_overrides(overrides)
+    for key, value in values.items():
+        if key not in RESUMABLE and value != getattr(saved, key):
+            raise UserError(
+                f"--resume: {key} cannot change (the run was trained with {key}={getattr(saved, key)!r}); "
+                f"a resumed run may change only {', '.join(RESUMABLE)}"
+            )
+    return Recipe(**{**saved.to_dict(), **values}).check()
 
 
 def from_dict(values: dict[str, Any]) -> Recipe:

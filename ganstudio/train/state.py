@@ -74,7 +74,11 @@ def save(
     tensors["rng/torch_global"] = torch.get_rng_state()
     metadata = {"ganstudio.state": json.dumps({**meta, "step": step, "param_groups": groups})}
     path = run_dir / rundir.STATE_DIR / f"step_{step:07d}.safetensors"
-    atomic.write_bytes(path, st_save(tensors, metadata=metadata))
+    try:
+        atomic.write_bytes(path, st_save(tensors, metadata=metadata))
+    except UserError as e:  # a full disk, say: stop in one line, and say what remains to resume from
+        kept = latest(run_dir)
+        raise UserError(f"{e}; the last good checkpoint, {kept}, is kept" if kept else str(e)) from None
     for old in checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

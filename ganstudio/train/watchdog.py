@@ -25,7 +25,6 @@ checkpoint and raises exactly the alerts an uninterrupted run would.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -143,21 +142,34 @@ class Episode:
 
 def read_alerts(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / rundir.ALERTS_FILE
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+    alerts = rundir.read_rows(path)
+    for i, a in enumerate(alerts):
+        if not (isinstance(a.get("kind"), str) and isinstance(a.get("message"), str)):
+            raise UserError(f"{path}: line {i + 1} is not an alert (step, kind, message); the log is damaged")
+    return alerts
 
 
 class Watchdog:
     def __init__(self, run_dir: Path, console: Console, max_rollbacks: int, resumed: dict[str, Any] | None = None):
-        """`resumed`: the metadata of the checkpoint a run resumes from (its lr_scale and rollback count)."""
+        """`resumed`: the metadata of the checkpoint a run resumes from (its lr_scale, rollback count and how many
+        alerts it had seen: alerts.jsonl is cut back to those, as the replayed steps raise the later ones again)."""
         self.path = run_dir / rundir.ALERTS_FILE
         self.console, self.max_rollbacks = console, max_rollbacks
         self.lr_scale: float = (resumed or {}).get("lr_scale", 1.0)
         self.rollbacks: int = (resumed or {}).get("rollbacks", 0)
+        # alerts written, and those a resume keeps: not the ones a run's last, partial, row raised
+        self.written = self.settled = 0
+        if resumed is not None:
+            kept = resumed.get("alerts")
+            if kept is None:  # a checkpoint from before the count was saved: the alerts up to its step
+                kept = sum(1 for a in read_alerts(run_dir) if a["step"] <= resumed["step"])
+            rundir.keep_rows(self.path, kept)
+            self.written = self.settled = kept
         self.rewind([])
 
     def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps, so a resumed run trains at the same learning rates."""
-        return {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks}
+        """What a checkpoint keeps, so a resumed run trains at the same learning rates and keeps its alerts."""
+        return {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks, "alerts": self.settled}
 
     def rewind(self, rows: Iterable[dict[str, Any]]) -> None:
         """Forget, then silently replay logged rows (metrics.jsonl): the memory an uninterrupted run had after them."""
@@ -167,16 +179,19 @@ class Watchdog:
         for row in rows:
             self._observe(row["step"], {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
 
-    def check(self, step: int, row: Row) -> str | None:
+    def check(self, step: int, row: Row, partial: bool = False) -> str | None:
         """Judge one logged row, announcing the failure modes that have just persisted.
 
         Returns None, or (when the run has diverged) which metrics hold NaN/Inf; such a row is not judged.
+        `partial`: the row of a run's last, unfinished interval, whose alerts a run extended later drops.
         """
         bad = [k for k, v in row.items() if not math.isfinite(v)]
         if bad:
             return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more monitors" if len(bad) > 3 else "")
         for kind, evidence in self._observe(step, row):
             self._alert(step, kind, f"{kind}, {PATIENCE} intervals running: {evidence}. {RULES[kind][1]}")
+        if not partial:
+            self.settled = self.written
         return None
 
     def badge(self) -> str:
@@ -216,11 +231,12 @@ class Watchdog:
             f"NaN/Inf in {what} by step {step:,}: rolled back to step {to_step:,} with the learning rates at "
             f"{self.lr_scale:g}x the recipe's (rollback {self.rollbacks} of at most {self.max_rollbacks})."
         ))
+        self.settled = self.written  # the checkpoint re-saved at to_step keeps this alert
 
     def _alert(self, step: int, kind: str, message: str) -> None:
         self.console.print(Text(f"step {step:,}: {message}", style="bold yellow"))
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": step, "kind": kind, "message": message}) + "\n")
+        rundir.append_row(self.path, {"step": step, "kind": kind, "message": message})
+        self.written += 1
 
 
 def notes(run_dir: Path, meta: dict[str, Any]) -> str:
