@@ -25,7 +25,7 @@ class Bound:
     integer: bool = False
 
     def __str__(self) -> str:
-        return f"{self.lo:g}..{self.hi:g}"
+        return f"{int(self.lo)}..{int(self.hi)}" if self.integer else f"{self.lo:g}..{self.hi:g}"
 
     def check(self, name: str, value: object) -> int | float:
         """The value as an int (or float) inside the range, or a one-line UserError naming `name`."""
@@ -33,9 +33,9 @@ class Bound:
         try:
             x = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{name} {_shown(value)} must be {kind} in {self}") from None
+            raise UserError(f"{name} {shown(value)} must be {kind} in {self}") from None
         if not math.isfinite(x) or (self.integer and not x.is_integer()):
-            raise UserError(f"{name} {_shown(value)} must be {kind} in {self}")
+            raise UserError(f"{name} {shown(value)} must be {kind} in {self}")
         # Recipes must say 1.0, not 1, whatever a client sent: the PNG bytes depend on it.
         out = int(x) if self.integer else x
         if not self.lo <= x <= self.hi:
@@ -43,7 +43,7 @@ class Bound:
         return out
 
 
-def _shown(value: object, limit: int = 40) -> str:
+def shown(value: object, limit: int = 40) -> str:
     """A value as an error message quotes it: cut short, so a 10,000-character input is not echoed whole."""
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -59,7 +59,7 @@ def check_dims(name: str, dims: Iterable[object], nz: int) -> list[int]:
         try:
             out.append(int(bound.check(name, d)))
         except UserError:
-            raise UserError(f"{name} {_shown(d)} is out of range: this generator has dimensions 0..{nz - 1}") from None
+            raise UserError(f"{name} {shown(d)} is out of range: this generator has dimensions 0..{nz - 1}") from None
     return out
 
 
