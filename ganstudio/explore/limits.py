@@ -30,12 +30,13 @@ class Bound:
     def check(self, name: str, value: object) -> int | float:
         """The value as an int (or float) inside the range, or a one-line UserError naming `name`."""
         kind = "a whole number" if self.integer else "a number"
+        quoted = repr(shown(value)) if isinstance(value, str) else shown(value)
         try:
             x = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{name} {shown(value)} must be {kind} in {self}") from None
+            raise UserError(f"{name} {quoted} must be {kind} in {self}") from None
         if not math.isfinite(x) or (self.integer and not x.is_integer()):
-            raise UserError(f"{name} {shown(value)} must be {kind} in {self}")
+            raise UserError(f"{name} {quoted} must be {kind} in {self}")
         # Recipes must say 1.0, not 1, whatever a client sent: the PNG bytes depend on it.
         out = int(x) if self.integer else x
         if not self.lo <= x <= self.hi:
