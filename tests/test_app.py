@@ -91,15 +91,15 @@ def test_numbers_from_clients_are_normalised_before_they_reach_a_recipe(studio, 
         (lambda s, k: s.sample(k, 0, 4, 2.5), "psi 2.5 is out of range"),
         (lambda s, k: s.sample(k, 0, 4, float("nan")), "must be a number"),
         (lambda s, k: s.sample("no-such-model", 0, 4, 1.0), "unknown model 'no-such-model'"),
-        (lambda s, k: s.sweep(k, 0, 100, 8, -3, 3, 1.0, 5), "dimension 100 is out of range: use 0..99"),
+        (lambda s, k: s.sweep(k, 0, 100, 8, -3, 3, 1.0, 5), "dim 100 is out of range: this generator has dimensions 0..99"),
         (lambda s, k: s.sweep(k, 0, 1, MAX_STEPS + 1, -3, 3, 1.0, 5), "steps 129 is out of range"),
-        (lambda s, k: s.sweep(k, 0, 1, 8, -9, 3, 1.0, 5), "from -9.0 is out of range"),
-        (lambda s, k: s.sweep(k, 0, 1, 8, 3, -3, 1.0, 5), "'from' must be below 'to'"),
+        (lambda s, k: s.sweep(k, 0, 1, 8, -9, 3, 1.0, 5), "lo -9.0 is out of range"),
+        (lambda s, k: s.sweep(k, 0, 1, 8, 3, -3, 1.0, 5), "lo 3 must be below hi -3"),
         (lambda s, k: s.sweep(k, 0, 1, 8, -3, 3, 1.0, 500), "fps 500.0 is out of range"),
         (lambda s, k: s.interpolate(k, 0, 1, 1, "lerp", 1.0, 10), "steps 1 is out of range"),
-        (lambda s, k: s.interpolate(k, 0, 1, 8, "cubic", 1.0, 10), "interpolation 'cubic'"),
+        (lambda s, k: s.interpolate(k, 0, 1, 8, "cubic", 1.0, 10), "method 'cubic' must be lerp or slerp"),
         (lambda s, k: s.interpolate(k, 0, 1, 8, "lerp", 1.0, 10, True, None), "needs the browser's current image"),
-        (lambda s, k: s.walk(k, 0, 8, 5.0, 1.0, 15), "step size 5.0 is out of range"),
+        (lambda s, k: s.walk(k, 0, 8, 5.0, 1.0, 15), "step_size 5.0 is out of range"),
     ],
 )
 def test_every_input_is_bounded_with_a_one_line_message(studio, key, call, message):
@@ -345,9 +345,9 @@ def test_api_bad_values_give_a_message_and_the_server_keeps_serving(client, key)
     from gradio_client.exceptions import AppError
 
     for kwargs, message in [
-        (dict(model=key, seed=0, n=MAX_N + 1, psi=1.0, api_name="/sample"), "greater than maximum value 256"),
-        (dict(model="no-such-model", seed=0, n=4, psi=1.0, api_name="/sample"), "not in the list of choices"),
-        (dict(model=key, seed=0, dim=3, steps=8, lo=2.0, hi=-2.0, psi=1.0, fps=5.0, api_name="/sweep"), "'from' must be below 'to'"),
+        (dict(model=key, seed=0, n=MAX_N + 1, psi=1.0, api_name="/sample"), "n 257 is out of range: use 1..256"),
+        (dict(model="no-such-model", seed=0, n=4, psi=1.0, api_name="/sample"), "unknown model 'no-such-model'"),
+        (dict(model=key, seed=0, dim=3, steps=8, lo=2.0, hi=-2.0, psi=1.0, fps=5.0, api_name="/sweep"), "lo 2 must be below hi -2"),
         (dict(model=key, seed_from=0, seed_to=1, steps=4, method="lerp", psi=1.0, fps=10.0, from_current=True, api_name="/interpolate"), "current image"),
     ]:
         with pytest.raises(AppError, match=message) as e:

@@ -25,6 +25,9 @@ FLOORS = {
 }
 
 
+COMMAND_LINE = {"cli", "__main__", "usage"}  # the top-level modules of the `ganstudio` command
+
+
 def modules() -> dict[str, Path]:
     found = {}
     for p in PACKAGE.rglob("*.py"):
@@ -65,7 +68,9 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> tuple[set[str], li
 
 def wing(module: str) -> str:
     parts = module.split(".")
-    return "cli" if parts[-1] == "__main__" else parts[1] if len(parts) > 1 else ""
+    if len(parts) == 2 and parts[1] in COMMAND_LINE:
+        return "cli"
+    return parts[1] if len(parts) > 1 else ""
 
 
 GRAPH = {m: imports(m, p, modules()) for m, p in modules().items()}

@@ -110,7 +110,7 @@ def test_slerp_of_ordinary_vectors_is_not_lerp():
 
 @pytest.mark.parametrize("psi", [0.0, -0.5, 2.01, float("nan"), float("inf")])
 def test_psi_outside_its_range_is_refused(psi):
-    with pytest.raises(UserError, match="--psi .* use more than 0, up to 2"):
+    with pytest.raises(UserError, match="--psi .* more than 0, up to 2"):
         limits.PSI.check("--psi", psi)
 
 

@@ -56,7 +56,8 @@ def single(image: np.ndarray) -> Image.Image:
     return _as_pil(image)
 
 
-def _png_bytes(img: Image.Image, recipe: dict[str, Any]) -> bytes:
+def png_bytes(img: Image.Image, recipe: dict[str, Any]) -> bytes:
+    """The bytes save_png writes (the studio's HTTP API answers with them)."""
     info = PngImagePlugin.PngInfo()
     info.add_text(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
     buf = io.BytesIO()
@@ -65,10 +66,14 @@ def _png_bytes(img: Image.Image, recipe: dict[str, Any]) -> bytes:
 
 
 def save_png(img: Image.Image, path: str | Path, recipe: dict[str, Any]) -> Path:
-    return atomic.write_bytes(path, _png_bytes(img, recipe))
+    return atomic.write_bytes(path, png_bytes(img, recipe))
 
 
 def save_gif(frames: Sequence[Image.Image], path: str | Path, recipe: dict[str, Any], fps: float = 10) -> Path:
+    return atomic.write_bytes(path, gif_bytes(frames, recipe, fps))
+
+
+def gif_bytes(frames: Sequence[Image.Image], recipe: dict[str, Any], fps: float = 10) -> bytes:
     """An endlessly looping GIF; its comment holds the recipe."""
     buf = io.BytesIO()
     # Grey stays grey: converting to RGB first makes Pillow quantise colours, far slower for the same picture.
@@ -82,7 +87,7 @@ def save_gif(frames: Sequence[Image.Image], path: str | Path, recipe: dict[str, 
         loop=0,
         comment=json.dumps(recipe, sort_keys=True).encode(),
     )
-    return atomic.write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def read_recipe(path: str | Path) -> dict[str, Any] | None:

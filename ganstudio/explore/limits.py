@@ -26,6 +26,8 @@ class Bound:
     open_lo: bool = False  # lo itself is outside
 
     def __str__(self) -> str:
+        if self.integer:
+            return f"{int(self.lo)}..{int(self.hi)}"
         return f"more than {self.lo:g}, up to {self.hi:g}" if self.open_lo else f"{self.lo:g}..{self.hi:g}"
 
     def __contains__(self, x: float) -> bool:
@@ -34,12 +36,13 @@ class Bound:
     def check(self, name: str, value: object) -> int | float:
         """The value as an int (or float) inside the range, or a one-line UserError naming `name`."""
         kind = "a whole number" if self.integer else "a number"
+        quoted = repr(shown(value)) if isinstance(value, str) else shown(value)
         try:
             x = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{name} {_shown(value)} must be {kind}: use {self}") from None
+            raise UserError(f"{name} {quoted} must be {kind} in {self}") from None
         if not math.isfinite(x) or (self.integer and not x.is_integer()):
-            raise UserError(f"{name} {_shown(value)} must be {kind}: use {self}")
+            raise UserError(f"{name} {quoted} must be {kind} in {self}")
         # Recipes must say 1.0, not 1, whatever a client sent: the PNG bytes depend on it.
         out = int(x) if self.integer else x
         if x not in self:
@@ -47,7 +50,7 @@ class Bound:
         return out
 
 
-def _shown(value: object, limit: int = 40) -> str:
+def shown(value: object, limit: int = 40) -> str:
     """A value as an error message quotes it: cut short, so a 10,000-character input is not echoed whole."""
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -63,7 +66,7 @@ def check_dims(name: str, dims: Iterable[object], nz: int) -> list[int]:
         try:
             out.append(int(bound.check(name, d)))
         except UserError:
-            raise UserError(f"{name} {_shown(d)} is out of range: this generator has dimensions 0..{nz - 1}") from None
+            raise UserError(f"{name} {shown(d)} is out of range: this generator has dimensions 0..{nz - 1}") from None
     return out
 
 

@@ -26,11 +26,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 os.environ.setdefault("MPLBACKEND", "agg")
 
 import gradio as gr  # noqa: E402
+from starlette.routing import Mount  # noqa: E402
 
-from ganstudio.artifact.checkpoint import read_card  # noqa: E402
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
-from ganstudio.studio import tabs  # noqa: E402
+from ganstudio.studio import routes, tabs  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
 from ganstudio.studio.session import Session  # noqa: E402
@@ -58,7 +58,7 @@ THEME = gr.themes.Soft(
 
 def build(studio: Studio) -> gr.Blocks:
     """The Blocks app. Component values are validated by Gradio (ranges, choices) and again by the studio."""
-    nz_max = max(read_card(studio.models.get(key).weights).nz for _, key in studio.models.choices())
+    nz_max = studio.models.max_nz()  # over the readable models: one broken run must not stop the studio
     n_slots = min(nz_max, limits.MAX_SLIDERS)
     demo = gr.Blocks(title="ganstudio studio", analytics_enabled=False, delete_cache=(600, 3600))
     # Configured before the layout exists: queue() rebuilds the FastAPI app, which costs more once it is built.
@@ -167,6 +167,9 @@ def start(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
             theme=THEME, css=CSS,
+            # The plain HTTP API (ganstudio.studio.routes), first among the server's routes, so no request
+            # reaches it before it is there.
+            app_kwargs={"routes": [Mount("/v1", routes.api(studio))]},
         )
     except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
         raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from ganstudio.artifact import describe
+from ganstudio.artifact.checkpoint import read_card
 from ganstudio.errors import UserError
 from ganstudio.explore import images, limits, operations, runtime
 from ganstudio.explore.operations import Vector
@@ -42,6 +43,7 @@ class Studio:
 
     def __init__(self, model: str | None = None, out_dir: Path | None = None):
         self.models = picker.Models(model)
+        read_card(self.models.get(self.models.default).weights)  # an unreadable --model: one line, before serving
         self.out = Outputs(out_dir)
         self._grids: OrderedDict[tuple, operations.Render] = OrderedDict()  # recent sample renders, for the tiles
         self._grids_lock = threading.Lock()
@@ -60,45 +62,40 @@ class Studio:
         return describe.markdown(self.models.get(key), key)
 
     # -- the named operations (the CLI's, from the tab's edited vector when it has one) ------------------
+    # Each render_* checks its inputs under the names the APIs give them and returns the Render; the methods
+    # without the prefix write its PNG (and GIF) for Gradio, ganstudio.studio.routes answers with the bytes.
 
-    def sample(self, model: str, seed: int, n: int, psi: float) -> str:
-        """A grid of n images from seeds seed..seed+n-1: the PNG `ganstudio sample --seed --n --psi` writes."""
+    def render_sample(self, model: str, seed: int, n: int, psi: float) -> operations.Render:
+        """A grid of n images from seeds seed..seed+n-1: what `ganstudio sample --seed --n --psi` renders."""
+        gen = self.generator(model)
         seed, n, psi = limits.SEED.check("seed", seed), limits.SERVE_N.check("n", n), limits.PSI.check("psi", psi)
-        r = operations.sample(self.generator(model), seed, n, psi)
-        with self._grids_lock:
-            self._grids[(model, seed, n, psi)] = r
-            while len(self._grids) > 16:
-                self._grids.popitem(last=False)
-        return self.out.png(r, f"grid-seed{seed}-n{n}")
+        return operations.sample(gen, seed, n, psi)
 
-    def sweep(
-        self, model: str, seed: int, dim: int, steps: int, lo: float, hi: float, psi: float, fps: float,
+    def render_sweep(
+        self, model: str, seed: int, dim: int, steps: int, lo: float, hi: float, psi: float,
         session: Session | None = None,
-    ) -> tuple[str, str]:
-        """One latent dimension moving lo..hi: (strip PNG, GIF), as `ganstudio sample --dim --steps --range --gif`."""
+    ) -> operations.Render:
+        """One latent dimension moving lo..hi, as `ganstudio sample --dim --steps --range`."""
         gen = self.generator(model)
-        seed, dim = limits.SEED.check("seed", seed), limits.Bound(0, gen.nz - 1, integer=True).check("dimension", dim)
+        seed, dim = limits.SEED.check("seed", seed), limits.check_dims("dim", [dim], gen.nz)[0]
         steps = limits.SERVE_STEPS.check("steps", steps)
-        lo, hi = limits.LATENT.check("from", lo), limits.LATENT.check("to", hi)
-        if not lo < hi:
-            raise UserError(f"sweep from {lo} to {hi}: 'from' must be below 'to'")
-        psi, fps = limits.PSI.check("psi", psi), limits.FPS.check("fps", fps)
-        v = self._start(session, model, seed, psi)
-        r = operations.sweep(gen, v, [dim], steps, lo, hi)
-        stem = f"sweep-dim{dim}-seed{v.seed}{'' if v.is_seed else '-edited'}"
-        return self.out.png(r, stem), self.out.gif(r, stem, fps)
+        lo, hi = limits.LATENT.check("lo", lo), limits.LATENT.check("hi", hi)
+        limits.check_span(lo, hi, ("lo", "hi"))
+        psi = limits.PSI.check("psi", psi)
+        return operations.sweep(gen, self._start(session, model, seed, psi), [dim], steps, lo, hi)
 
-    def interpolate(
-        self, model: str, seed_from: int, seed_to: int, steps: int, method: str, psi: float, fps: float,
+    def render_interpolate(
+        self, model: str, seed_from: int, seed_to: int, steps: int, method: str, psi: float,
         from_current: bool = False, session: Session | None = None,
-    ) -> tuple[str, str]:
-        """From seed_from (or the tab's current image) to seed_to: (strip PNG, GIF), as `ganstudio interpolate`."""
+    ) -> operations.Render:
+        """From seed_from (or the tab's current image) to seed_to, as `ganstudio interpolate`."""
         gen = self.generator(model)
-        seed_from, seed_to = limits.SEED.check("from seed", seed_from), limits.SEED.check("to seed", seed_to)
-        steps = limits.SERVE_STEPS.check("steps", steps)
-        psi, fps = limits.PSI.check("psi", psi), limits.FPS.check("fps", fps)
+        seed_from, seed_to = limits.SEED.check("seed_from", seed_from), limits.SEED.check("seed_to", seed_to)
+        steps, psi = limits.SERVE_STEPS.check("steps", steps), limits.PSI.check("psi", psi)
         if method not in ("lerp", "slerp"):
-            raise UserError(f"interpolation {str(method)[:40]!r}: use lerp or slerp")
+            raise UserError(f"method {limits.shown(method)!r} must be lerp or slerp")
+        if not isinstance(from_current, bool):
+            raise UserError(f"from_current {limits.shown(from_current)!r} must be true or false")
         if from_current:
             if session is None or session.model != model:
                 raise UserError("'from the current image' needs the browser's current image; give a from seed instead")
@@ -106,22 +103,55 @@ class Studio:
             psi = v.psi
         else:
             v = Vector.of_seed(seed_from, psi, gen.nz)
-        r = operations.interpolate(gen, v, seed_to, steps, method, psi)
-        stem = f"interpolate-{v.seed if v.is_seed else 'edited'}-to-{seed_to}-{method}"
-        return self.out.png(r, stem), self.out.gif(r, stem, fps)
+        return operations.interpolate(gen, v, seed_to, steps, method, psi)
+
+    def render_walk(
+        self, model: str, seed: int, steps: int, step_size: float, psi: float, session: Session | None = None,
+    ) -> operations.Render:
+        """A smooth random walk from seed's vector (or the tab's edited one), as `ganstudio walk`."""
+        gen = self.generator(model)
+        seed, steps = limits.SEED.check("seed", seed), limits.SERVE_STEPS.check("steps", steps)
+        step_size, psi = limits.STEP_SIZE.check("step_size", step_size), limits.PSI.check("psi", psi)
+        return operations.walk(gen, self._start(session, model, seed, psi), steps, step_size)
+
+    def sample(self, model: str, seed: int, n: int, psi: float) -> str:
+        """The grid's PNG (the one `ganstudio sample` writes), remembered for the tiles that follow."""
+        r = self.render_sample(model, seed, n, psi)
+        with self._grids_lock:
+            self._grids[(model, r.recipe["seed"], r.recipe["n"], r.recipe["psi"])] = r
+            while len(self._grids) > 16:
+                self._grids.popitem(last=False)
+        return self.out.png(r, f"grid-seed{r.recipe['seed']}-n{r.recipe['n']}")
+
+    def sweep(
+        self, model: str, seed: int, dim: int, steps: int, lo: float, hi: float, psi: float, fps: float,
+        session: Session | None = None,
+    ) -> tuple[str, str]:
+        """(strip PNG, GIF), as `ganstudio sample --dim --steps --range --gif`."""
+        fps = limits.FPS.check("fps", fps)  # before the work
+        r = self.render_sweep(model, seed, dim, steps, lo, hi, psi, session)
+        return self._files(r, f"sweep-dim{r.recipe['dims'][0]}-{_origin(r)}", fps)
+
+    def interpolate(
+        self, model: str, seed_from: int, seed_to: int, steps: int, method: str, psi: float, fps: float,
+        from_current: bool = False, session: Session | None = None,
+    ) -> tuple[str, str]:
+        """(strip PNG, GIF), as `ganstudio interpolate --gif`."""
+        fps = limits.FPS.check("fps", fps)  # before the work
+        r = self.render_interpolate(model, seed_from, seed_to, steps, method, psi, from_current, session)
+        start = r.recipe.get("seed_from", "edited")
+        return self._files(r, f"interpolate-{start}-to-{r.recipe['seed_to']}-{r.recipe['method']}", fps)
 
     def walk(
         self, model: str, seed: int, steps: int, step_size: float, psi: float, fps: float,
         session: Session | None = None,
     ) -> tuple[str, str]:
-        """A smooth random walk from seed's vector (or the tab's edited one): (frames PNG, GIF), as `ganstudio walk`."""
-        gen = self.generator(model)
-        seed, steps = limits.SEED.check("seed", seed), limits.SERVE_STEPS.check("steps", steps)
-        step_size = limits.STEP_SIZE.check("step size", step_size)
-        psi, fps = limits.PSI.check("psi", psi), limits.FPS.check("fps", fps)
-        v = self._start(session, model, seed, psi)
-        r = operations.walk(gen, v, steps, step_size)
-        stem = f"walk-seed{v.seed}{'' if v.is_seed else '-edited'}"
+        """(frames PNG, GIF), as `ganstudio walk --gif`."""
+        fps = limits.FPS.check("fps", fps)  # before the work
+        r = self.render_walk(model, seed, steps, step_size, psi, session)
+        return self._files(r, f"walk-{_origin(r)}", fps)
+
+    def _files(self, r: operations.Render, stem: str, fps: float) -> tuple[str, str]:
         return self.out.png(r, stem), self.out.gif(r, stem, fps)
 
     # -- a tab's current vector ----------------------------------------------------------------------------
@@ -219,3 +249,8 @@ class Studio:
         index = int(limits.Bound(0, len(shots) - 1, integer=True).check("snapshot", index))
         step, path = shots[index]
         return self.out.copy(path, f"{key.replace('/', '_')}-step{step}.png"), timeline.caption(shots, index)
+
+
+def _origin(r: operations.Render) -> str:
+    """'seed7', or 'seed7-edited' when the render started from an edited vector (a file name's part)."""
+    return f"seed{r.recipe['seed']}" if "seed" in r.recipe else f"seed{r.recipe['vector']['seed']}-edited"

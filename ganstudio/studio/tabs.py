@@ -26,6 +26,11 @@ log = logging.getLogger("ganstudio.studio")
 
 BUTTONS = ["download", "fullscreen"]  # no "share": nothing leaves this machine
 PRIVATE = dict(api_visibility="private")
+# The named API endpoints take the client's values as sent: the studio checks them (ganstudio.explore.limits)
+# and answers with one line naming the parameter, where Gradio's component checks would answer first with
+# their own words (or none: a NaN or a word for a number), print a traceback, and know only the models the
+# page was built with (not those a Rescan found).
+RAW = dict(preprocess=False)
 QUIET = dict(show_progress="hidden", trigger_mode="always_last", api_visibility="private")
 
 HOW_TO = """\
@@ -48,6 +53,7 @@ def ui(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except UserError as e:
+            log.warning("ganstudio studio: %s rejected: %s", getattr(fn, "__name__", fn), e)  # one line, no traceback
             raise gr.Error(str(e), print_exception=False) from None
         except gr.Error:
             raise
@@ -154,7 +160,7 @@ def sample_tab(page: Page) -> Grid:
     inputs = [page.model, seed, n, page.psi]
     show_tiles = tiles(page)
     # The named API endpoint "sample": the CLI's grid.
-    sample_btn.click(ui(page.studio.sample), inputs, file, api_name="sample").success(
+    sample_btn.click(ui(page.studio.sample), inputs, file, api_name="sample", **RAW).success(
         show_tiles, [page.session, *inputs], gallery, **PRIVATE)
     for trigger in (seed.submit, n.release):
         trigger(ui(page.studio.sample), inputs, file, **PRIVATE).success(show_tiles, [page.session, *inputs], gallery, **PRIVATE)
@@ -196,7 +202,7 @@ def dimensions_tab(page: Page, n_slots: int, nz_max: int) -> Dimensions:
         strip = pixels("Sweep strip", show_label=False, height=110, elem_id="sweep-strip")
     # The named API endpoint "sweep" (from the tab's edited vector when it has one).
     sweep_btn.click(ui(page.studio.sweep), [page.model, page.current_seed, dim, steps, lo, hi, page.psi, fps, page.session],
-                    [strip, gif], api_name="sweep")
+                    [strip, gif], api_name="sweep", **RAW)
 
     def on_dim(slot: int) -> Callable[..., list[Any]]:
         @ui
@@ -254,7 +260,7 @@ def interpolate_tab(page: Page) -> None:
         strip = pixels("Interpolation strip", height=150)
         gif = pixels("Interpolation GIF", height=240)
     go.click(ui(page.studio.interpolate), [page.model, seed_from, seed_to, steps, method, page.psi, fps, from_current, page.session],
-             [strip, gif], api_name="interpolate")
+             [strip, gif], api_name="interpolate", **RAW)
     dice_to.click(lambda: random.randrange(1_000_000), None, seed_to, **PRIVATE)
     page.current_seed.change(None, page.current_seed, seed_from, js="(x) => x", **PRIVATE)  # in the browser only
 
@@ -269,7 +275,7 @@ def walk_tab(page: Page) -> None:
         gif = pixels("Random walk GIF", height=300)
         frames = pixels("Frames")
     go.click(ui(page.studio.walk), [page.model, page.current_seed, steps, step_size, page.psi, fps, page.session],
-             [frames, gif], api_name="walk")
+             [frames, gif], api_name="walk", **RAW)
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""The studio's plain HTTP API under /v1: the CLI's images for programs, without Gradio's queue.
+
+`GET /v1/sample|sweep|interpolate|walk?...` answers with the bytes `ganstudio sample|interpolate|walk` writes
+(PNG, or GIF with format=gif), rendered by the same Studio (one ONNX Runtime session per model). It is mounted
+beside the Gradio page on the same server (ganstudio.studio.app). A bad value is HTTP 400, an unknown model
+404, each with `{"error": "..."}`: one line naming the parameter and its range, as the CLI says it, and one
+line in the server's log. The handlers are plain functions run in the server's thread pool: nothing between
+the socket and the generator but uvicorn and Starlette's routing.
+
+OpenAPI: /v1/openapi.json, and /v1/docs (a page built here from it, so it loads nothing from the internet).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Annotated, Any, Callable
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from ganstudio import __version__
+from ganstudio.errors import UserError
+from ganstudio.explore import images, limits
+from ganstudio.explore.operations import Render
+from ganstudio.studio.picker import UnknownModel
+from ganstudio.studio.service import Studio
+
+log = logging.getLogger("ganstudio.studio")
+
+MEDIA = {"png": "image/png", "gif": "image/gif"}
+# What each parameter must be, for a value FastAPI cannot even parse (range errors come from limits.Bound).
+EXPECTED = {
+    "seed": f"a whole number in {limits.SEED}", "seed_from": f"a whole number in {limits.SEED}",
+    "seed_to": f"a whole number in {limits.SEED}", "n": f"a whole number in {limits.SERVE_N}",
+    "steps": f"a whole number in {limits.SERVE_STEPS}", "dim": "a whole number, a latent dimension of the model (0..nz-1)",
+    "psi": f"a number in {limits.PSI}", "fps": f"a number in {limits.FPS}",
+    "step_size": f"a number in {limits.STEP_SIZE}", "lo": f"a number in {limits.LATENT}",
+    "hi": f"a number in {limits.LATENT}", "format": "png or gif", "method": "lerp or slerp",
+}
+
+Model = Annotated[str | None, Query(description="A model key, as the studio's picker lists it (default: the studio's model).")]
+Seed = Annotated[int, Query(description=f"Seed of the latent vector ({limits.SEED}).")]
+Steps = Annotated[int, Query(description=f"Frames ({limits.SERVE_STEPS}).")]
+Psi = Annotated[float, Query(description=f"Truncation ({limits.PSI}; 1 = off).")]
+Fps = Annotated[float, Query(description=f"GIF frames per second ({limits.FPS}); used with format=gif.")]
+Format = Annotated[str, Query(description="png (the strip or grid) or gif (the animation).")]
+
+
+def _wanted(format: str, fps: float) -> tuple[str, float]:
+    """The output asked for, checked before any rendering."""
+    if format not in MEDIA:
+        raise UserError(f"format {limits.shown(format)!r} must be png or gif")
+    return format, limits.FPS.check("fps", fps)
+
+
+def _reply(r: Render, output: tuple[str, float] = ("png", 0.0)) -> Response:
+    format, fps = output
+    data = images.gif_bytes(r.gif_frames(), r.recipe, fps) if format == "gif" else images.png_bytes(r.image, r.recipe)
+    return Response(data, media_type=MEDIA[format])
+
+
+def _error(request: Request, status: int, message: str) -> JSONResponse:
+    log.warning("ganstudio api: %s %d: %s", request.url.path, status, message)
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def api(studio: Studio) -> FastAPI:
+    """The /v1 app over `studio` (mount it at /v1)."""
+    app = FastAPI(title="ganstudio studio API", version=__version__, docs_url=None, redoc_url=None,
+                  description="The images `ganstudio sample|interpolate|walk` writes, byte for byte, over HTTP GET.")
+
+    def model_of(model: str | None) -> str:
+        return studio.models.default if model is None else model
+
+    @app.exception_handler(UserError)
+    def rejected(request: Request, e: UserError) -> JSONResponse:
+        return _error(request, 404 if isinstance(e, UnknownModel) else 400, str(e))
+
+    @app.exception_handler(RequestValidationError)
+    def unparsable(request: Request, e: RequestValidationError) -> JSONResponse:
+        err = e.errors()[0]
+        name = str(err["loc"][-1])
+        if err.get("type") == "missing":
+            return _error(request, 400, f"{name} is required: {EXPECTED.get(name, 'see /v1/docs')}")
+        return _error(request, 400, f"{name} {limits.shown(err.get('input'))!r} must be {EXPECTED.get(name, 'as /v1/docs says')}")
+
+    @app.get("/sample", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    def sample(model: Model = None, seed: Seed = 0,
+               n: Annotated[int, Query(description=f"Images in the grid ({limits.SERVE_N}).")] = 64,
+               psi: Psi = 1.0) -> Response:
+        """A grid of n images from seeds seed..seed+n-1: `ganstudio sample --seed --n --psi`'s grid.png."""
+        return _reply(studio.render_sample(model_of(model), seed, n, psi))
+
+    @app.get("/sweep", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
+    def sweep(dim: Annotated[int, Query(description="The latent dimension that moves (0..nz-1).")],
+              model: Model = None, seed: Seed = 0, steps: Steps = 10,
+              lo: Annotated[float, Query(description=f"Its first value ({limits.LATENT}).")] = -3.0,
+              hi: Annotated[float, Query(description=f"Its last value ({limits.LATENT}), above lo.")] = 3.0,
+              psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
+        """One dimension moving lo..hi: `ganstudio sample --dim --steps --range [--gif]`'s strip."""
+        output = _wanted(format, fps)
+        return _reply(studio.render_sweep(model_of(model), seed, dim, steps, lo, hi, psi), output)
+
+    @app.get("/interpolate", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
+    def interpolate(model: Model = None,
+                    seed_from: Annotated[int, Query(description=f"Seed of the first image ({limits.SEED}).")] = 0,
+                    seed_to: Annotated[int, Query(description=f"Seed of the last image ({limits.SEED}).")] = 1,
+                    steps: Steps = 16,
+                    method: Annotated[str, Query(description="lerp, or slerp (keeps |z| typical).")] = "lerp",
+                    psi: Psi = 1.0, fps: Fps = 10.0, format: Format = "png") -> Response:
+        """seed_from's image to seed_to's: `ganstudio interpolate --from --to --steps [--slerp] [--gif]`."""
+        output = _wanted(format, fps)
+        return _reply(studio.render_interpolate(model_of(model), seed_from, seed_to, steps, method, psi), output)
+
+    @app.get("/walk", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
+    def walk(model: Model = None, seed: Seed = 0, steps: Steps = 60,
+             step_size: Annotated[float, Query(description=f"How far each frame moves ({limits.STEP_SIZE}).")] = 0.08,
+             psi: Psi = 1.0, fps: Fps = 15.0, format: Format = "png") -> Response:
+        """A smooth random walk from seed's vector: `ganstudio walk --seed --steps --step-size [--gif]`."""
+        output = _wanted(format, fps)
+        return _reply(studio.render_walk(model_of(model), seed, steps, step_size, psi), output)
+
+    @app.get("/models")
+    def models() -> dict[str, Any]:
+        """The model keys the picker offers now (after a Rescan too), and the default."""
+        return {"default": studio.models.default, "models": [key for _, key in studio.models.choices()]}
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs_page(app.openapi(), request.scope.get("root_path", "")))
+
+    return app
+
+
+def docs_page(spec: dict[str, Any], root: str) -> str:
+    """Every route with its parameters, defaults and ranges, as one static HTML page."""
+    esc: Callable[[object], str] = lambda x: html.escape(str(x))
+    parts = [f"<!doctype html><meta charset=utf-8><title>{esc(spec['info']['title'])}</title>",
+             "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}td,th{padding:2px 8px;text-align:left}</style>",
+             f"<h1>{esc(spec['info']['title'])} {esc(spec['info']['version'])}</h1><p>{esc(spec['info'].get('description', ''))}</p>",
+             f"<p>Machine-readable: <a href='{esc(root)}/openapi.json'>{esc(root)}/openapi.json</a>. "
+             "Errors: HTTP 400 (a bad value) or 404 (an unknown model) with <code>{\"error\": \"...\"}</code>.</p>"]
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            parts.append(f"<h2><code>{esc(method.upper())} {esc(root + path)}</code></h2><p>{esc(op.get('description', ''))}</p>")
+            rows = "".join(
+                f"<tr><td><code>{esc(p['name'])}</code></td><td>{esc(p['schema'].get('default', 'required' if p.get('required') else ''))}</td>"
+                f"<td>{esc(p.get('description', ''))}</td></tr>" for p in op.get("parameters", []))
+            if rows:
+                parts.append(f"<table><tr><th>parameter</th><th>default</th><th>what</th></tr>{rows}</table>")
+    return "\n".join(parts)
