@@ -32,8 +32,8 @@ def config(inspect_json: str) -> None:
     if c.get("User", "") in ("", "0", "root") or c["User"].split(":")[0] in ("0", "root"):
         fail(f"the image runs as {c.get('User') or 'root'}")
     health = c.get("Healthcheck") or {}
-    if not health.get("Test"):
-        fail("the image has no HEALTHCHECK (build with --format docker)")
+    if health.get("Test") != ["CMD", "python", "-m", "ganstudio.deploy.health"]:  # what serve_check.py runs
+        fail(f"the image's HEALTHCHECK is {health.get('Test')} (built with --format docker?)")
     if "7860/tcp" not in (c.get("ExposedPorts") or {}):
         fail(f"port 7860 is not exposed: {c.get('ExposedPorts')}")
     print(f"config ok: {' '.join(command)} as user {c['User']}, HEALTHCHECK {' '.join(health['Test'])}")
