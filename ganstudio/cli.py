@@ -66,6 +66,19 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def needs_train_extra(what: str) -> None:
+    """Name the missing install in one line, before a torch import fails with a traceback."""
+    import importlib.util
+
+    for module in ("torch", "torchvision", "onnx", "onnxscript"):  # what the torch side takes from the extra
+        try:
+            if importlib.util.find_spec(module) is not None:
+                continue
+        except ImportError:
+            pass
+        raise UserError(f'{what} needs the train extra ({module} is missing): pip install "ganstudio[train]", or pip install -e ".[train]" in a checkout')
+
+
 def _load(model: str | None, backend: str, device: str):
     """The generator on the backend the user asked for; torch is imported only for --backend torch."""
     if backend not in ("onnx", "torch"):
@@ -73,6 +86,7 @@ def _load(model: str | None, backend: str, device: str):
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device {device[:40]!r}: use auto, cpu or cuda")
     if backend == "torch":
+        needs_train_extra("--backend torch")
         from ganstudio.train import torch_backend
 
         return torch_backend.load(model, device)
@@ -257,6 +271,7 @@ def train(
 
     * `ganstudio train --resume runs/mnist-dcgan` - continue exactly where a stopped run left off
     """
+    needs_train_extra("ganstudio train")
     from ganstudio.artifact import rundir
     from ganstudio.train import recipe as recipes
 
@@ -300,17 +315,32 @@ def _warn_short(card) -> None:
 @app.command()
 @friendly
 def export(
-    run: Annotated[Path, typer.Argument(help="A training run directory (or a model directory to re-export).")],
+    run: Annotated[Path, typer.Argument(help="A training run directory (or a model directory to re-export). With --triton: any exported model, a checkpoint name or model directory.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
+    triton: Annotated[Optional[Path], typer.Option("--triton", help="Instead, write the exported model into this Triton Inference Server model repository (no torch needed).")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="With --triton: the largest batch Triton forms from queued requests (1..1024).")] = 64,
 ) -> None:
     """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
 
     The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
 
-    Example: `ganstudio export runs/mnist-dcgan`
+    Examples: `ganstudio export runs/mnist-dcgan`, `ganstudio export mnist-dcgan --triton models/` (writes
+    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md)
     """
+    if triton is not None:
+        if out is not None:
+            raise UserError("--out and --triton: give one (--triton DIR is where the repository goes)")
+        from ganstudio.deploy.triton import write_repository
+
+        written = write_repository(run, triton, max_batch)
+        typer.echo(f"wrote {written}/ (config.pbtxt, 1/model.onnx, card.json) and {triton / 'README.md'}")
+        typer.echo(f"serve it: tritonserver --model-repository={triton}")
+        return
+    if max_batch != 64:
+        raise UserError("--max-batch sets the Triton batch: it goes with --triton DIR")
     if not run.is_dir():
         raise UserError(f"{run}: no such run directory")
+    needs_train_extra("export")
     from ganstudio.artifact import rundir
     from ganstudio.train.export import export_run
 
@@ -339,6 +369,7 @@ def coverage(
     """
     if not 100 <= n <= 20000:
         raise UserError(f"--n {n} is out of range: use 100..20000")
+    needs_train_extra("ganstudio coverage")
     from rich.console import Console
     from rich.table import Table
 
