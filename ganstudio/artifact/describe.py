@@ -31,7 +31,8 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
-def describe(model: ModelDir) -> Table:
+def describe(model: ModelDir, extra: list[tuple[str, str]] = ()) -> Table:
+    """The card as a table; `extra` rows (the eval, which lives a floor above) go after the notes."""
     card, manifest = read_header(model.weights)
     params = sum(math.prod(shape) for shape in manifest.values())
     t = Table(title=f"{model.name}  ({model.path})", show_header=False, title_justify="left", box=None, padding=(0, 2))
@@ -56,6 +57,8 @@ def describe(model: ModelDir) -> Table:
         t.add_row("onnx parity", f"max abs diff {card.parity['max_abs_diff']:.2e} (tolerance {card.parity['tolerance']:g}; {per})")
     if card.notes:
         t.add_row("notes", card.notes)
+    for label, text in extra:
+        t.add_row(label, text)
     recorded = dict(card.files)
     if (model.path / CARD).is_file():
         recorded.update(json.loads((model.path / CARD).read_text()).get("files", {}))

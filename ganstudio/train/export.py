@@ -132,15 +132,6 @@ def reexport(model_dir: Path, out_dir: Path | None = None) -> Card:
     return export_generator(g, card.replace(parity={}, files={}), out_dir or model_dir)
 
 
-def annotate(model_dir: Path, note: str, metrics: dict[str, float], replaces: str) -> Card:
-    """Add a finding to an exported generator's card: a line of notes (replacing an older line that starts
-    with `replaces`) and metrics. Everything is re-exported, so the weights, graph, card.json and grid agree."""
-    card, g = _exported(model_dir)
-    kept = [line for line in card.notes.splitlines() if line and not line.startswith(replaces)]
-    card = card.replace(notes="\n".join([*kept, note]), metrics={**card.metrics, **metrics}, parity={}, files={})
-    return export_generator(g, card, model_dir)
-
-
 def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
     """A training run's latest checkpoint -> its exported generator (the EMA one when the run kept an EMA).
 
