@@ -11,6 +11,7 @@ with `nz` and `images(z) -> (n, H, W, C) uint8` (a runtime.Generator, or the tra
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,17 +83,22 @@ class _Clock:
         self.seconds[what] = round(self.seconds.get(what, 0.0) + time.perf_counter() - t0, 3)
 
 
-_REAL_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
+_REAL_CACHE: dict[tuple, Any] = {}
 
 
-def _real_features(key: tuple, net: features.FeatureNet, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features of real images, once per process (a training run evaluates against the same images each time)."""
-    key = (*key, net.card.get("sha256"))
+def _once(key: tuple, make: Callable[[], Any]) -> Any:
+    """What the real side of an eval computes, once per process: a training run evaluates against the same
+    real images every eval_every steps (a few entries kept, oldest dropped first)."""
     if key not in _REAL_CACHE:
-        if len(_REAL_CACHE) >= 4:
+        if len(_REAL_CACHE) >= 8:
             _REAL_CACHE.pop(next(iter(_REAL_CACHE)))
-        _REAL_CACHE[key] = net.run(images)
+        _REAL_CACHE[key] = make()
     return _REAL_CACHE[key]
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, data_dir: str | None, size: int) -> datasets.Dataset:
+    return datasets.load(name, data_dir, size)
 
 
 def generate(gen: Source, seed: int, n: int, tick: Callable[[int], None] = lambda k: None) -> np.ndarray:
@@ -130,7 +136,7 @@ def evaluate(
     check_n(n)
     probe = generator.images(latent.z_batch(seed, 1, generator.nz))  # (1, H, W, C)
     size, channels = probe.shape[1], probe.shape[3]
-    ds = datasets.load(dataset_name, data_dir, size)
+    ds = _dataset(dataset_name, data_dir, size)
     if ds.channels != channels:
         raise UserError(f"the generator draws {channels}-channel images but {dataset_name} has {ds.channels}")
     net = features.user(feature_net) if feature_net else features.for_dataset(dataset_name)
@@ -144,19 +150,19 @@ def evaluate(
     held_sel = np.sort(rng.choice(held_idx, n, replace=False))
     mem_idx = train_idx if len(train_idx) <= MEMORY_MAX else np.sort(rng.choice(train_idx, MEMORY_MAX, replace=False))
     clock = _Clock()
-    key = (dataset_name, data_dir, size, len(ds.images), seed, n)
+    key = (dataset_name, data_dir, size, len(ds.images), seed, n, net.card.get("sha256"))
 
     with clock("generate"):
         fake = generate(generator, seed, n, lambda k: tick("generate", k))
     with clock("featurise"):
         fake_f, fake_logits = net.run(fake)
         tick("featurise", n)
-        ref_f, _ = _real_features((*key, "ref"), net, ds.images[ref_idx])
-        held_f, held_logits = _real_features((*key, "held"), net, ds.images[held_sel])
+        ref_f, _ = _once((*key, "ref"), lambda: net.run(ds.images[ref_idx]))
+        held_f, held_logits = _once((*key, "held"), lambda: net.run(ds.images[held_sel]))
         tick("featurise", 2 * n)
-        mem_f = _real_features((*key, "memory"), net, ds.images[mem_idx])[0] if memorisation else None
+        mem_f = _once((*key, "memory"), lambda: net.run(ds.images[mem_idx]))[0] if memorisation else None
     with clock("metrics"):
-        reference = metrics.Reference(ref_f, seed)
+        reference = _once((*key, "reference"), lambda: metrics.Reference(ref_f, seed))
         scores, baseline = reference.score(fake_f), reference.score(held_f)
         tick("metrics", 1)
         coverage, unrecognisable = None, None

@@ -176,6 +176,7 @@ def train(
     watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
     g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
     sampler = g_ema if g_ema is not None else g
+    eval_sampler = monitor.Sampler(sampler, r.nz, output_range)
 
     def checkpoint(step: int, seconds: float) -> None:
         meta = {
@@ -242,7 +243,10 @@ def train(
                 ema_update(g_ema, g, r.ema_decay, step)
 
             # Watch: name failure modes; on NaN/Inf (in a logged row, or in the weights about to be saved) roll back.
-            logged = watch.add(step, m, last=step + 1 == steps)
+            evaluated = None
+            if r.eval_every and (step + 1) % r.eval_every == 0:
+                evaluated = monitor.evaluate(eval_sampler, r.dataset, r.data or None, r.eval_n, r.seed)
+            logged = watch.add(step, m, last=step + 1 == steps, extra=evaluated)
             nan_in = guard.check(step + 1, logged) if logged is not None else None
             due = (step + 1) % r.checkpoint_every == 0 or step + 1 == steps
             if nan_in is None and due and not state.finite(modules, optimizers):

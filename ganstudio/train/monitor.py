@@ -12,11 +12,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from ganstudio.artifact import rundir
+from ganstudio.explore import images
+
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The weight of every conv/linear layer, first layer first (its gradient is the one that vanishes).
@@ -47,6 +50,35 @@ def diversity(real: Tensor, fake: Tensor) -> dict[str, Tensor]:
     return {f"diversity_{name}": x.detach().float().flatten(1).std(0).mean() for name, x in (("real", real), ("fake", fake))}
 
 
+class Sampler:
+    """A generator module seen as eval sees a generator: z (numpy) -> uint8 (n, H, W, C), in eval mode."""
+
+    def __init__(self, g: nn.Module, nz: int, output_range: tuple[float, float]):
+        self.g, self.nz, self.output_range = g, nz, output_range
+
+    def images(self, z: np.ndarray) -> np.ndarray:
+        was_training = self.g.training
+        self.g.eval()
+        try:
+            with torch.no_grad():
+                device = next(self.g.parameters()).device
+                x = self.g(torch.from_numpy(z).to(device)).float().cpu().numpy()
+        finally:
+            self.g.train(was_training)
+        return images.to_uint8(x, self.output_range)
+
+
+def evaluate(sampler: Sampler, dataset: str, data: str | None, n: int, seed: int) -> dict[str, float]:
+    """The cheap eval every eval_every steps: eval's distances at n samples, no memorisation test.
+
+    The same seeds every time, so successive rows compare the generator with itself, not with new noise.
+    """
+    from ganstudio.eval import evaluate as full_eval
+    from ganstudio.eval.report import summary
+
+    return summary(full_eval(sampler, dataset, n, seed, data, memorisation=False))
+
+
 class Monitor:
     def __init__(self, run_dir: Path, log_every: int, tensorboard: bool = True):
         self.path = run_dir / rundir.METRICS_FILE
@@ -61,8 +93,11 @@ class Monitor:
 
             self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    def add(self, step: int, metrics: dict[str, Tensor], last: bool = False) -> dict[str, float] | None:
-        """Accumulate one step; every log_every steps (and at the last) return (and write) the interval's averages."""
+    def add(
+        self, step: int, metrics: dict[str, Tensor], last: bool = False, extra: dict[str, float] | None = None
+    ) -> dict[str, float] | None:
+        """Accumulate one step; every log_every steps (and at the last) return (and write) the interval's averages,
+        with `extra` (host values measured at this step, such as an eval's) in the same row."""
         if self.keys is None:
             self.keys = list(metrics)
         values = torch.stack([metrics[k].float() for k in self.keys])
@@ -70,18 +105,18 @@ class Monitor:
         self.count += 1
         if (step + 1) % self.log_every and not last:
             return None
-        return self.flush(step)
+        return self.flush(step, extra or {})
 
     def discard(self) -> None:
         """Drop the interval being accumulated: after a rollback its steps are trained again."""
         self.sums, self.count = None, 0
 
-    def flush(self, step: int) -> dict[str, float] | None:
+    def flush(self, step: int, extra: dict[str, float]) -> dict[str, float] | None:
         if self.sums is None or not self.count:
             return None
         means = (self.sums / self.count).tolist()  # the one host sync per interval
-        row = {k: (v if math.isfinite(v) else str(v)) for k, v in zip(self.keys, means)}
-        self.last = dict(zip(self.keys, means))
+        self.last = {**dict(zip(self.keys, means)), **extra}
+        row = {k: (v if math.isfinite(v) else str(v)) for k, v in self.last.items()}
         self.sums, self.count = None, 0
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step + 1, **row}) + "\n")
