@@ -180,3 +180,18 @@ print("ok")
     p = run_blocked(code, tmp_path)
     assert p.returncode == 0, p.stderr
     assert (model / EVAL_FILE).is_file()
+
+
+def test_hold_out_trains_on_the_training_part_only(mnist, tmp_path, monkeypatch):
+    from ganstudio.train import loop, recipe, state
+
+    ds, train_idx, held_idx = mnist
+    assert not set(train_idx) & set(held_idx) and len(train_idx) + len(held_idx) == len(ds.images)
+    part = split.training_part(ds)
+    assert (part.images == ds.images[train_idx]).all() and (part.labels == ds.labels[train_idx]).all()
+    monkeypatch.setattr(loop, "export_run", lambda run_dir: None)
+    tiny = dict(nz=8, ngf=8, ndf=8, batch_size=50, steps=1, eval_every=0)
+    for hold_out, per_epoch in ((False, 100), (True, 50)):
+        run = tmp_path / str(hold_out)
+        loop.train(recipe.make(dataset="mnist", hold_out=hold_out, **tiny), run, tensorboard=False)
+        assert state.read(state.latest(run))[0]["steps_per_epoch"] == per_epoch

@@ -109,3 +109,19 @@ def test_z_u_matches_the_mann_whitney_normal_approximation():
     # scipy corrects the variance for ties; with 20 ties out of 700 that is far below this tolerance
     assert copying.z_u(x, y) == pytest.approx((u - m * n / 2) / math.sqrt(m * n * (m + n + 1) / 12), rel=1e-3)
     assert copying.z_u(x, y) < -2 and copying.z_u(y, x) > 2
+
+
+def test_both_ways_of_summing_kernels_over_subsets_agree():
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((120, 8), dtype=np.float32), rng.standard_normal((90, 8), dtype=np.float32) + 0.3
+    rows = np.stack([rng.choice(120, 80, replace=False) for _ in range(20)])
+    cols = np.stack([rng.choice(90, 80, replace=False) for _ in range(20)])
+    one_by_one = [metrics._cube_kernel(x[r], y[c]).sum(dtype=np.float64) for r, c in zip(rows, cols)]
+    within = [(lambda k: k.sum(dtype=np.float64) - np.trace(k, dtype=np.float64))(metrics._cube_kernel(x[r], x[r])) for r in rows]
+    # 20 subsets of 80 from ~100 overlap heavily: the membership product is taken
+    assert 20 * 80 * 80 * 8 > 120 * 90 * (8 + 40)
+    assert metrics.subset_sums(x, y, rows, cols, same=False) == pytest.approx(one_by_one, rel=1e-5)
+    assert metrics.subset_sums(x, x, rows, rows, same=True) == pytest.approx(within, rel=1e-5)
+    big = np.concatenate([x] * 30)  # 3,600 rows: now subset by subset is cheaper, and must give the same
+    assert 20 * 80 * 80 * 8 <= len(big) * len(big) * (8 + 40)
+    assert metrics.subset_sums(big, big, rows, rows, same=True) == pytest.approx(within, rel=1e-5)

@@ -51,3 +51,11 @@ def test_the_last_step_flushes_a_partial_interval_and_a_discarded_one_is_never_w
     assert m.add(0, {"a": torch.tensor(1.0)}) is None
     assert m.add(1, {"a": torch.tensor(3.0)}, last=True) == {"a": 2.0}
     assert rundir.read_rows(tmp_path / rundir.METRICS_FILE) == [{"step": 2, "a": 2.0}]
+
+
+def test_an_eval_measured_at_a_logged_step_goes_into_that_row(tmp_path):
+    m = monitor.Monitor(tmp_path, log_every=2, tensorboard=False)
+    m.add(0, {"a": torch.tensor(1.0)})
+    assert m.add(1, {"a": torch.tensor(3.0)}, extra={"eval/recall": 0.5}) == {"a": 2.0, "eval/recall": 0.5}
+    rows = [json.loads(x) for x in (tmp_path / rundir.METRICS_FILE).read_text().splitlines()]
+    assert rows == [{"step": 2, "a": 2.0, "eval/recall": 0.5}]

@@ -105,15 +105,42 @@ def fd(real: np.ndarray, fake: np.ndarray) -> float:
     return frechet(*gaussian(real), *gaussian(fake))
 
 
-def _kernel_sums(a: np.ndarray, b: np.ndarray, same: bool) -> float:
-    """Sum of (a.b / d + 1)^3 over all pairs (off the diagonal when a is b): float32 products, float64 sums."""
+def _cube_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a.b / d + 1)^3 for every pair, float32, in place: no power() calls."""
     k = a @ b.T
     k *= np.float32(1.0 / a.shape[1])
     k += 1
     cube = k * k
     cube *= k
-    total = cube.sum(dtype=np.float64)
-    return float(total - np.trace(cube, dtype=np.float64)) if same else float(total)
+    return cube
+
+
+def subset_sums(x: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray, same: bool) -> np.ndarray:
+    """For each subset s: the kernel summed over pairs (x[rows[s]], y[cols[s]]), off the diagonal when `same`
+    (x is y, rows is cols). rows, cols: (subsets, m) indices without repeats.
+
+    Two ways, the cheaper one taken: subset by subset (subsets x m^2 kernel values), or every pair once and
+    the subsets summed by a product with their 0/1 membership (n_x n_y values), which wins once subsets
+    overlap a lot (n below ~10 m). Float32 kernels, float64 sums either way.
+    """
+    n_sub, m = rows.shape
+    d = x.shape[1]
+    if n_sub * m * m * d <= len(x) * len(y) * (d + 2 * n_sub):
+        sums = []
+        for r, c in zip(rows, cols):
+            k = _cube_kernel(x[r], y[c])
+            sums.append(k.sum(dtype=np.float64) - (np.trace(k, dtype=np.float64) if same else 0.0))
+        return np.array(sums)
+    member_x, member_y = np.zeros((len(x), n_sub)), np.zeros((len(y), n_sub))
+    member_x[rows, np.arange(n_sub)[:, None]] = 1.0
+    member_y[cols, np.arange(n_sub)[:, None]] = 1.0
+    total = np.zeros(n_sub)
+    for s in _chunks(len(x)):
+        total += ((member_x[s].T @ _cube_kernel(x[s], y).astype(np.float64)) * member_y.T).sum(1)
+    if same:  # k(x_i, x_i), which each subset counted once per member
+        diagonal = ((x.astype(np.float64) ** 2).sum(1) / d + 1) ** 3
+        total -= member_x.T @ diagonal
+    return total
 
 
 class Reference:
@@ -124,27 +151,26 @@ class Reference:
         self.real, self.seed, self.subsets, self.size = _f32(real), seed, subsets, size
         self.gaussian = gaussian(self.real)
         self.radii = kth_radii(self.real)
-        self._within: dict[int, list[tuple[np.ndarray, float]]] = {}
+        self._within: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _real_subsets(self, m: int) -> list[tuple[np.ndarray, float]]:
-        """(indices, within-set kernel sum) of each real subset of size m, drawn from the seed."""
+    def _real_subsets(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices (subsets, m), within-set kernel sums) of the real subsets of size m, drawn from the seed."""
         if m not in self._within:
             rng = np.random.default_rng(self.seed)
-            picks = [rng.choice(len(self.real), m, replace=False) for _ in range(self.subsets)]
-            self._within[m] = [(idx, _kernel_sums(self.real[idx], self.real[idx], True)) for idx in picks]
+            rows = np.stack([rng.choice(len(self.real), m, replace=False) for _ in range(self.subsets)])
+            self._within[m] = rows, subset_sums(self.real, self.real, rows, rows, same=True)
         return self._within[m]
 
     def kid(self, fake: np.ndarray) -> tuple[float, float]:
         """(mean, standard deviation) of the unbiased MMD^2 over random pairs of subsets of `size`."""
         fake = _f32(fake)
         m = min(self.size, len(self.real) // 2, len(fake) // 2)  # subsets smaller than the sets, so they differ
+        rows, real_within = self._real_subsets(m)
         rng = np.random.default_rng(self.seed + 1)
-        values = []
-        for idx, real_within in self._real_subsets(m):
-            y = fake[rng.choice(len(fake), m, replace=False)]
-            within = (real_within + _kernel_sums(y, y, True)) / (m * (m - 1))
-            values.append(within - 2 * _kernel_sums(self.real[idx], y, False) / (m * m))
-        return float(np.mean(values)), float(np.std(values))
+        cols = np.stack([rng.choice(len(fake), m, replace=False) for _ in range(self.subsets)])
+        within = (real_within + subset_sums(fake, fake, cols, cols, same=True)) / (m * (m - 1))
+        values = within - 2 * subset_sums(self.real, fake, rows, cols, same=False) / (m * m)
+        return float(values.mean()), float(values.std())
 
     def score(self, fake: np.ndarray) -> dict[str, float]:
         """Every distance above, of `fake` from this reference."""

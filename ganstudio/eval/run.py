@@ -28,6 +28,7 @@ from ganstudio.explore import latent
 MAX_N = 10_000
 MIN_N = 50  # below this k-NN manifolds and covariances say nothing
 MEMORY_MAX = 10_000  # training images searched for each sample's nearest neighbour
+PIXEL_SIDE = 16  # the copying test compares pixels area-averaged to about this side (a copy stays a copy)
 GEN_CHUNK = 500
 
 
@@ -172,7 +173,7 @@ def evaluate(
             unrecognisable = classes.measure(held_logits, names, ds.labels[train_idx]).unrecognisable
         copied = None
         if memorisation:
-            px = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
+            px = functools.partial(pixels, factor=-(-size // PIXEL_SIDE))
             found = copying.measure(fake_f, held_f, mem_f, px(fake), px(ds.images[held_sel]), px(ds.images[mem_idx]))
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
@@ -184,6 +185,14 @@ def evaluate(
         space=net.space, metrics=_rounded(scores), baseline=_rounded(baseline), classes=coverage,
         baseline_unrecognisable=unrecognisable, memorisation=copied, seconds=clock.seconds, held_out_seen=held_out_seen,
     )
+
+
+def pixels(x: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 (N, C, H, W) -> flat float32 in [0, 1], each factor x factor block averaged (H, W divisible by it)."""
+    n, c, h, w = x.shape
+    factor = factor if h % factor == 0 and w % factor == 0 else 1
+    blocks = x.reshape(n, c, h // factor, factor, w // factor, factor).astype(np.float32)
+    return (blocks.mean((3, 5)) / 255.0).reshape(n, -1)
 
 
 def _rounded(d: dict[str, float]) -> dict[str, float]:

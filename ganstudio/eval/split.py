@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganstudio.data.datasets import Dataset
+
 SPLIT_SEED = 20_201_130
 HELD_OUT_MAX = 10_000
 OWN_TEST_SET = {"fashion-mnist": (70_000, 10_000)}  # dataset -> (its size, the last this many are its test set)
@@ -23,3 +25,9 @@ def split(dataset: str, n_images: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(SPLIT_SEED).permutation(n_images)
     held = min(n_images // 2, HELD_OUT_MAX)
     return np.sort(order[held:]), np.sort(order[:held])
+
+
+def training_part(ds: Dataset) -> Dataset:
+    """The dataset without its held-out part (what a recipe with hold_out = true trains on)."""
+    train_idx, _ = split(ds.name, len(ds.images))
+    return Dataset(ds.name, ds.images[train_idx], None if ds.labels is None else ds.labels[train_idx])

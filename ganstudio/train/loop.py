@@ -25,6 +25,7 @@ from torchvision.utils import save_image
 from ganstudio import __version__
 from ganstudio.artifact import atomic, rundir
 from ganstudio.data import datasets
+from ganstudio.eval import split
 from ganstudio.artifact.checkpoint import Card
 from ganstudio.train.devices import pick_device
 from ganstudio.errors import UserError
@@ -136,6 +137,8 @@ def train(
     torch.manual_seed(r.seed)
 
     ds = datasets.load(r.dataset, r.data or None, r.image_size)
+    if r.hold_out:
+        ds = split.training_part(ds)
     g, d, arch = build_models(r, ds)
     # Convolutions run channels_last, the layout oneDNN (CPU) and cuDNN (tensor cores) are fastest in
     # (measured: 1.15-1.3x the DCGAN step on this CPU); the MLP has no convolutions.

@@ -105,17 +105,17 @@ class Monitor:
         self.count += 1
         if (step + 1) % self.log_every and not last:
             return None
-        return self.flush(step, extra or {})
+        return self.flush(step, extra)
 
     def discard(self) -> None:
         """Drop the interval being accumulated: after a rollback its steps are trained again."""
         self.sums, self.count = None, 0
 
-    def flush(self, step: int, extra: dict[str, float]) -> dict[str, float] | None:
+    def flush(self, step: int, extra: dict[str, float] | None = None) -> dict[str, float] | None:
         if self.sums is None or not self.count:
             return None
         means = (self.sums / self.count).tolist()  # the one host sync per interval
-        self.last = {**dict(zip(self.keys, means)), **extra}
+        self.last = {**dict(zip(self.keys, means)), **(extra or {})}
         row = {k: (v if math.isfinite(v) else str(v)) for k, v in self.last.items()}
         self.sums, self.count = None, 0
         with open(self.path, "a") as f:

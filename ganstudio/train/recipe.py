@@ -82,6 +82,7 @@ class Recipe:
     log_every: int = 25  # steps between metric rows (one host sync each)
     sample_every: int = 250  # steps between fixed-z sample grids (kept, as a timeline)
     checkpoint_every: int = 500  # steps between atomic training-state checkpoints
+    hold_out: bool = False  # train on eval's training part only (eval.split), so the copying test sees unseen images
     eval_every: int = 500  # steps between cheap evals (ganstudio.eval: FD, KID, recall, class coverage); 0 = off
     eval_n: int = 500  # samples in each of those evals (a full `ganstudio eval` uses 5,000)
     keep_checkpoints: int = 2
