@@ -156,7 +156,7 @@ def test_cli_export_mistakes_are_one_line(tmp_path, args, message):
 
 @pytest.mark.parametrize(
     "args",
-    [["train", "mnist", "--steps", "1"], ["export", "somerun"], ["sample", "--backend", "torch"], ["coverage"]],
+    [["train", "mnist", "--steps", "1"], ["export", "somerun"], ["sample", "--backend", "torch"]],
 )
 def test_torch_commands_without_the_train_extra_name_the_install(tmp_path, args):
     (tmp_path / "somerun").mkdir()

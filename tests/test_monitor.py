@@ -103,3 +103,11 @@ def test_an_interval_open_at_a_checkpoint_carries_on_after_resume(tmp_path):
         resumed.add(step, {"x": v}, last=step == 5)
     assert rundir.read_rows(resumed.path) == rundir.read_rows(straight.path)
     assert rundir.read_rows(straight.path) == [{"step": 4, "x": 15 / 4}, {"step": 6, "x": 24.0}]
+
+
+def test_an_eval_measured_at_a_logged_step_goes_into_that_row(tmp_path):
+    m = monitor.Monitor(tmp_path, log_every=2, tensorboard=False)
+    m.add(0, {"a": torch.tensor(1.0)})
+    assert m.add(1, {"a": torch.tensor(3.0)}, extra={"eval/recall": 0.5}) == {"a": 2.0, "eval/recall": 0.5}
+    rows = [json.loads(x) for x in (tmp_path / rundir.METRICS_FILE).read_text().splitlines()]
+    assert rows == [{"step": 2, "a": 2.0, "eval/recall": 0.5}]

@@ -283,3 +283,45 @@ def test_a_run_killed_after_a_rollback_keeps_the_nan_alert_when_resumed(tmp_path
     assert kinds(watchdog.read_alerts(killed)) == ["NaN/Inf"]
     for name in ("alerts.jsonl", "metrics.jsonl"):
         assert (killed / name).read_text() == (straight / name).read_text()
+
+
+# ---- mode collapse seen by the cheap eval (eval_every steps) -------------------------------------------------
+
+
+def with_eval(rows: list[dict[str, float]], evals: list[dict[str, float]], every: int = 4) -> list[dict[str, float]]:
+    """Rows where every `every`-th one carries the next eval's figures, as the loop logs them."""
+    out = []
+    for i, row in enumerate(rows):
+        out.append(row | ({f"eval/{k}": v for k, v in evals[i // every].items()} if i % every == every - 1 else {}))
+    return out
+
+
+def test_recall_falling_to_half_its_best_is_mode_collapse(tmp_path):
+    w = dog(tmp_path)
+    rising = [{"recall": r, "classes_drawn": 10.0} for r in (0.0, 0.1, 0.3, 0.5, 0.55, 0.5)]
+    assert feed(w, with_eval([healthy(i) for i in range(24)], rising)) == []  # a slow start is not a collapse
+    fallen = [{"recall": 0.2, "classes_drawn": 10.0}] * 3
+    assert feed(w, with_eval([healthy(i) for i in range(12)], fallen), first_step=125) == ["mode collapse"]
+    message = watchdog.read_alerts(tmp_path)[-1]["message"]
+    assert "recall 0.20, down from 0.55" in message and "vary" not in message  # the pixels still vary
+
+
+def test_classes_drawn_falling_to_half_is_mode_collapse_and_replays_the_same(tmp_path):
+    rows = with_eval([healthy(i) for i in range(20)], [{"recall": 0.5, "classes_drawn": c} for c in (10.0, 10.0, 4.0, 4.0, 4.0)])
+    w = dog(tmp_path)
+    assert feed(w, rows) == ["mode collapse"]
+    assert "G draws 4 of the classes, down from 10" in watchdog.read_alerts(tmp_path)[-1]["message"]
+    replayed = dog(tmp_path / "replay")
+    (tmp_path / "replay").mkdir()
+    replayed.rewind([{"step": 5 + 5 * i, **row} for i, row in enumerate(rows)])
+    assert replayed.peaks == w.peaks and replayed.last_eval == w.last_eval and replayed.badge() == w.badge()
+
+
+@pytest.mark.slow
+def test_the_collapsing_recipe_is_caught_by_the_eval_too(tmp_path, monkeypatch):
+    alerts = train(tmp_path, monkeypatch, "model=mlp", "ngf=32", "ndf=32", "lr_g=1e-2", "lr_d=1e-4", "steps=40",
+                   "eval_every=10", "eval_n=100")
+    assert kinds(alerts) == ["mode collapse"]
+    assert "of the classes, down from" in alerts[0]["message"]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "eval/recall" in row] == [10, 20, 30, 40]

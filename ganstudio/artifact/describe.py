@@ -85,8 +85,9 @@ def _recorded_files(path: Path) -> dict[str, str]:
     return files
 
 
-def describe(model: ModelDir) -> Table:
-    """`ganstudio info`: the card, the parameter count and every file verified."""
+def describe(model: ModelDir, extra: Rows = ()) -> Table:
+    """`ganstudio info`: the card, the parameter count, `extra` rows (the eval, which lives a floor above)
+    and every file verified."""
     card, manifest = read_header(model.weights)
     params = sum(math.prod(shape) for shape in manifest.values())
     t = Table(title=f"{model.name}  ({_short(model.path)})", show_header=False, title_justify="left", box=None, padding=(0, 2))
@@ -96,7 +97,7 @@ def describe(model: ModelDir) -> Table:
         if label == "architecture":
             text += f"; {params:,} parameters in {len(manifest)} tensors"
         t.add_row(label, text)
-    for label, text in file_rows(model, card):
+    for label, text in [*extra, *file_rows(model, card)]:
         t.add_row(label, text)
     return t
 

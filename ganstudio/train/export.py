@@ -137,15 +137,6 @@ def reexport(model_dir: Path, out_dir: Path | None = None) -> Card:
     return export_generator(g, card.replace(parity={}, files={}), out_dir or model_dir)
 
 
-def annotate(model_dir: Path, note: str, metrics: dict[str, float], replaces: str) -> Card:
-    """Add a finding to an exported generator's card: a line of notes (replacing an older line that starts
-    with `replaces`) and metrics. Everything is re-exported, so the weights, graph, card.json and grid agree."""
-    card, g = _exported(model_dir)
-    kept = [line for line in card.notes.splitlines() if line and not line.startswith(replaces)]
-    card = card.replace(notes="\n".join([*kept, note]), metrics={**card.metrics, **metrics}, parity={}, files={})
-    return export_generator(g, card, model_dir)
-
-
 def short_run_note(steps: int) -> str:
     """A warning for the card when a run is far too short to have learnt anything; "" otherwise."""
     if steps >= SHORT_RUN_STEPS:
@@ -160,7 +151,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
     This is what the end of `ganstudio train` and `ganstudio export RUN` both do, writing report.html beside
     the export too; a directory with only a generator.safetensors is re-exported from that instead.
     """
-    from ganstudio.train import monitor, report, state, watchdog
+    from ganstudio.train import report, state, watchdog
 
     last = state.latest(run_dir)
     if last is None:

@@ -11,11 +11,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from ganstudio.artifact import rundir
+from ganstudio.explore import images
+
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The weight of every conv/linear layer, first layer first (its gradient is the one that vanishes).
@@ -46,6 +49,35 @@ def diversity(real: Tensor, fake: Tensor) -> dict[str, Tensor]:
     return {f"diversity_{name}": x.detach().float().flatten(1).std(0).mean() for name, x in (("real", real), ("fake", fake))}
 
 
+class Sampler:
+    """A generator module seen as eval sees a generator: z (numpy) -> uint8 (n, H, W, C), in eval mode."""
+
+    def __init__(self, g: nn.Module, nz: int, output_range: tuple[float, float]):
+        self.g, self.nz, self.output_range = g, nz, output_range
+
+    def images(self, z: np.ndarray) -> np.ndarray:
+        was_training = self.g.training
+        self.g.eval()
+        try:
+            with torch.no_grad():
+                device = next(self.g.parameters()).device
+                x = self.g(torch.from_numpy(z).to(device)).float().cpu().numpy()
+        finally:
+            self.g.train(was_training)
+        return images.to_uint8(x, self.output_range)
+
+
+def evaluate(sampler: Sampler, dataset: str, data: str | None, n: int, seed: int) -> dict[str, float]:
+    """The cheap eval every eval_every steps: eval's distances at n samples, no memorisation test.
+
+    The same seeds every time, so successive rows compare the generator with itself, not with new noise.
+    """
+    from ganstudio.eval import evaluate as full_eval
+    from ganstudio.eval.report import summary
+
+    return summary(full_eval(sampler, dataset, n, seed, data, memorisation=False))
+
+
 class Monitor:
     """Sums each step's monitors on the device and writes one averaged row per `log_every` steps.
 
@@ -70,15 +102,18 @@ class Monitor:
         """Whether steps are summed that no whole-interval row holds yet (after a run's last, partial, row too)."""
         return self.count > 0
 
-    def add(self, step: int, metrics: dict[str, Tensor], last: bool = False) -> dict[str, float] | None:
-        """Accumulate one step; every log_every steps (and at the last) return (and write) the interval's averages."""
+    def add(
+        self, step: int, metrics: dict[str, Tensor], last: bool = False, extra: dict[str, float] | None = None
+    ) -> dict[str, float] | None:
+        """Accumulate one step; every log_every steps (and at the last) return (and write) the interval's averages,
+        with `extra` (host values measured at this step, such as an eval's) in the same row."""
         if self.keys is None:
             self.keys = list(metrics)
         values = torch.stack([metrics[k].float() for k in self.keys])
         self.sums = values if self.sums is None else self.sums + values
         self.count += 1
         whole = (step + 1) % self.log_every == 0
-        return self.flush(step, whole) if whole or last else None
+        return self.flush(step, whole, extra) if whole or last else None
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps: the open interval and how many rows are logged (one host sync)."""
@@ -98,12 +133,13 @@ class Monitor:
         self.close()
         self.purge_step = step - self.count + 1
 
-    def flush(self, step: int, whole: bool = True) -> dict[str, float] | None:
-        """Write the open interval's averages as the row of `step`; a partial (not whole) one stays open."""
+    def flush(self, step: int, whole: bool = True, extra: dict[str, float] | None = None) -> dict[str, float] | None:
+        """Write the open interval's averages (and `extra`) as the row of `step`; a partial (not whole) one stays open."""
         if self.sums is None or not self.count:
             return None
         means = (self.sums / self.count).tolist()  # the one host sync per interval
-        row = {k: (v if math.isfinite(v) else str(v)) for k, v in zip(self.keys, means)}
+        values = {**dict(zip(self.keys, means)), **(extra or {})}
+        row = {k: (v if math.isfinite(v) else str(v)) for k, v in values.items()}
         rundir.append_row(self.path, {"step": step + 1, **row})
         if whole:
             self.sums, self.count = None, 0
@@ -113,9 +149,9 @@ class Monitor:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.purge_step)
-            for k, v in zip(self.keys, means):
+            for k, v in values.items():
                 self.writer.add_scalar(k, v, step + 1)
-        return dict(zip(self.keys, means))
+        return values
 
     def close(self) -> None:
         if self.writer is not None:

@@ -90,6 +90,9 @@ class Recipe:
     log_every: int = 25  # steps between metric rows (one host sync each)
     sample_every: int = 250  # steps between fixed-z sample grids (kept, as a timeline)
     checkpoint_every: int = 500  # steps between atomic training-state checkpoints
+    hold_out: bool = False  # train on eval's training part only (eval.split), so the copying test sees unseen images
+    eval_every: int = 500  # steps between cheap evals (ganstudio.eval: FD, KID, recall, class coverage); 0 = off
+    eval_n: int = 500  # samples in each of those evals (a full `ganstudio eval` uses 5,000)
     keep_checkpoints: int = 2
     max_rollbacks: int = 3  # on NaN/Inf: back to the last checkpoint at half the lr at most this often, then stop
     # where
@@ -129,6 +132,10 @@ class Recipe:
                 raise UserError(f"{k} must be at least 1")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"seed {self.seed} is out of range: use 0..{MAX_SEED}")
+        if self.eval_every < 0 or self.eval_every % self.log_every:
+            raise UserError(f"eval_every {self.eval_every} must be 0 (off) or a multiple of log_every ({self.log_every})")
+        if not 50 <= self.eval_n <= 10_000:
+            raise UserError(f"eval_n {self.eval_n} is out of range: use 50..10000")
         if not 0 <= self.max_rollbacks <= 20:
             raise UserError(f"max_rollbacks {self.max_rollbacks} is out of range: use 0..20")
         for k in ("lr_g", "lr_d"):

@@ -115,6 +115,12 @@ def plots(rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Series], bool
         ratio = [(row["step"], watchdog.diversity_ratio({k: float(row[k]) for k in ("diversity_fake", "diversity_real")}))
                  for row in rows]
         out.append(("Fakes' pixel diversity / real images'", {"fake / real": ratio}, False))
+    if any("eval/recall" in row for row in rows):  # the cheap eval, every eval_every steps
+        out.append(("Eval: precision, recall, density, coverage",
+                    {k: series(rows, f"eval/{k}") for k in ("precision", "recall", "density", "coverage")}, False))
+        out.append(("Eval: FD in the eval's feature space (log scale)", {"FD": series(rows, "eval/fd")}, True))
+    if any("eval/classes_drawn" in row for row in rows):
+        out.append(("Eval: classes drawn", {"classes": series(rows, "eval/classes_drawn")}, False))
     return out
 
 

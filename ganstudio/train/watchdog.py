@@ -6,7 +6,8 @@ it) and applies one readable rule per failure mode:
   convergence failure  D wins: mean D(G(z)) stays near 0, or G's first-layer gradient falls far below its
                        peak (with the minimax loss, and under a WGAN critic, that is how D winning shows)
   mode collapse        the fakes' pixel diversity (monitor.diversity) falls far below the real images' and
-                       far below its own peak: different z give nearly the same image
+                       far below its own peak: different z give nearly the same image; or the cheap eval
+                       (every eval_every steps) finds recall or class coverage fallen to half its best
   oscillation          the G-D loss gap swings back and forth by whole nats instead of settling
 
 A rule must hold for PATIENCE rows running before it is announced, once per episode (it re-arms after failing
@@ -45,6 +46,10 @@ G_GRAD_FALL = 100.0  # G's first-layer gradient norm this many times below its p
 COLLAPSE_OF_REAL = 0.05  # under 1/20 of the real images' spread ...
 COLLAPSE_OF_PEAK = 0.25  # ... and under 1/4 of the best it reached, so a generator that has not yet
 #                          learnt to vary (DCGAN's first steps, the MNIST MLP for hundreds of steps) is not flagged
+# ... or in the eval's terms (each eval's figures stand for every row until the next eval)
+RECALL_OF_PEAK = 0.5  # recall (share of real images inside the fakes' k-NN manifold) under half its best
+CLASSES_OF_PEAK = 0.5  # classes drawn (labelled data) down to half its best
+EVAL_KEYS = ("eval/recall", "eval/classes_drawn")
 # oscillation: the gap loss_g - loss_d (BCE losses only: a WGAN critic's scores have no fixed scale)
 SWING_WINDOW = 6  # rows looked at
 SWING_REVERSALS = 3  # the gap's change must reverse direction at least this often within them ...
@@ -82,14 +87,22 @@ def convergence_failure(recent: Sequence[Row], peaks: Peaks) -> str | None:
 
 
 def mode_collapse(recent: Sequence[Row], peaks: Peaks) -> str | None:
-    """The fakes barely differ from one another, and they used to differ more. Evidence, or None."""
-    ratio = diversity_ratio(recent[-1])
-    if ratio is None:
-        return None
-    best, at = peaks["diversity_ratio"]
-    if ratio < COLLAPSE_OF_REAL and ratio < COLLAPSE_OF_PEAK * best:
-        return f"the fakes vary {ratio:.3f}x as much as real images (down from {best:.3f}x at step {at:,})"
-    return None
+    """The fakes barely differ from one another, or cover far less of the data, than they did. Evidence, or None."""
+    row, signs = recent[-1], []
+    ratio = diversity_ratio(row)
+    if ratio is not None:
+        best, at = peaks["diversity_ratio"]
+        if ratio < COLLAPSE_OF_REAL and ratio < COLLAPSE_OF_PEAK * best:
+            signs.append(f"the fakes vary {ratio:.3f}x as much as real images (down from {best:.3f}x at step {at:,})")
+    if "eval/recall" in row:
+        best, at = peaks["eval/recall"]
+        if row["eval/recall"] < RECALL_OF_PEAK * best:
+            signs.append(f"the fakes cover less of the data: recall {row['eval/recall']:.2f}, down from {best:.2f} at step {at:,}")
+    if "eval/classes_drawn" in row:
+        best, at = peaks["eval/classes_drawn"]
+        if row["eval/classes_drawn"] <= CLASSES_OF_PEAK * best:
+            signs.append(f"G draws {row['eval/classes_drawn']:.0f} of the classes, down from {best:.0f} at step {at:,}")
+    return " and ".join(signs) or None
 
 
 def oscillation(recent: Sequence[Row], peaks: Peaks) -> str | None:
@@ -175,6 +188,7 @@ class Watchdog:
         """Forget, then silently replay logged rows (metrics.jsonl): the memory an uninterrupted run had after them."""
         self.recent: deque[Row] = deque(maxlen=SWING_WINDOW)
         self.peaks: Peaks = {}
+        self.last_eval: Row = {}
         self.episodes = {kind: Episode() for kind in RULES}
         for row in rows:
             self._observe(row["step"], {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))})
@@ -201,8 +215,11 @@ class Watchdog:
 
     def _observe(self, step: int, row: Row) -> list[tuple[str, str]]:
         """Remember one row; the (kind, evidence) of each rule whose episode it starts."""
+        fresh = {k: row[k] for k in EVAL_KEYS if k in row}
+        self.last_eval.update(fresh)
+        row = {**self.last_eval, **row}  # the last eval stands until the next
         self.recent.append(row)
-        tracked = {k: row[k] for k in (first_layer(row, "G"),) if k is not None}
+        tracked = {k: row[k] for k in (first_layer(row, "G"), *fresh) if k is not None}
         if (ratio := diversity_ratio(row)) is not None:
             tracked["diversity_ratio"] = ratio
         for k, v in tracked.items():

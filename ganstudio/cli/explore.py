@@ -1,0 +1,171 @@
+"""The exploring commands: sample (grids and sweeps), interpolate, walk. They import no torch unless --backend torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ganstudio.cli.app import (
+    BackendOpt,
+    DeviceOpt,
+    FpsOpt,
+    GifOpt,
+    ModelOpt,
+    PsiOpt,
+    SeedOpt,
+    app,
+    friendly,
+    needs_train_extra,
+)
+from ganstudio.errors import UserError
+from ganstudio.explore import limits
+
+
+def _load(model: str | None, backend: str, device: str):
+    """The generator on the backend the user asked for; torch is imported only for --backend torch."""
+    if backend not in ("onnx", "torch"):
+        raise UserError(f"--backend {backend[:40]!r}: use onnx or torch")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device {device[:40]!r}: use auto, cpu or cuda")
+    if backend == "torch":
+        needs_train_extra("--backend torch")
+        from ganstudio.train import torch_backend
+
+        return torch_backend.load(model, device)
+    from ganstudio.explore import runtime
+
+    return runtime.load(model, device=device)  # type: ignore[arg-type]
+
+
+def _write(r, png: Path, gif: bool, fps: float) -> list[Path]:
+    """The PNG (and the GIF beside it); fps was checked before anything was rendered."""
+    from ganstudio.explore import images
+
+    written = [images.save_png(r.image, png, r.recipe)]
+    if gif:
+        written.append(images.save_gif(r.gif_frames(), png.with_suffix(".gif"), r.recipe, fps))
+    return written
+
+
+def _png_path(out: Path, default_name: str) -> Path:
+    if out.is_dir():
+        return out / default_name
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: expected a .png file (or an existing directory)")
+    return out
+
+
+def _done(paths: list[Path]) -> None:
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+@app.command()
+@friendly
+def sample(
+    model: ModelOpt = None,
+    seed: SeedOpt = 0,
+    n: Annotated[int, typer.Option("--n", "-n", help=f"Number of images in the grid ({limits.N}).")] = 64,
+    psi: PsiOpt = 1.0,
+    dim: Annotated[Optional[list[int]], typer.Option("--dim", "-d", help="Sweep this latent dimension (repeat for one row per dimension).")] = None,
+    steps: Annotated[int, typer.Option("--steps", help=f"Frames per swept dimension ({limits.STEPS}).")] = 10,
+    value_range: Annotated[tuple[float, float], typer.Option("--range", help=f"Values the swept dimension takes, from..to (each in {limits.SWEEP_VALUE}).")] = (-3.0, 3.0),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid: a .png file. With --dim: a directory.")] = None,
+    gif: GifOpt = False,
+    fps: FpsOpt = 5.0,
+    backend: BackendOpt = "onnx",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Draw a seeded grid of samples, or sweep single latent dimensions.
+
+    Examples:
+
+    * `ganstudio sample --seed 7 --n 64 --out grid.png` - an 8x8 grid of seeds 7..70
+
+    * `ganstudio sample --dim 25 --steps 10` - 10 frames in which only dimension 25 moves (-3..+3), and a strip
+
+    * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
+    """
+    from ganstudio.explore import images, latent, operations
+
+    seed, psi = limits.SEED.check("--seed", seed), limits.PSI.check("--psi", psi)
+    fps = limits.FPS.check("--fps", fps)
+    gen = _load(model, backend, device)
+    if not dim:
+        r = operations.sample(gen, seed, limits.N.check("--n", n), psi)
+        _done(_write(r, _png_path(out or Path("grid.png"), "grid.png"), gif, fps))
+        return
+    steps, dim = limits.STEPS.check("--steps", steps), limits.check_dims("--dim", dim, gen.nz)
+    lo, hi = (limits.SWEEP_VALUE.check("--range", x) for x in value_range)
+    if not lo < hi:
+        raise UserError(f"--range {lo:g} {hi:g}: the first value must be below the second")
+    r = operations.sweep(gen, operations.Vector.of_seed(seed, psi, gen.nz), dim, steps, lo, hi)
+    folder = out or Path("samples") / ("dim-" + "-".join(str(d) for d in dim))
+    if folder.suffix.lower() == ".png" or folder.is_file():
+        raise UserError(f"--out {folder}: with --dim, --out is a directory for the frames")
+    written = []
+    for row, d in zip(r.frames, dim):
+        for i, (frame, value) in enumerate(zip(row, latent.sweep_values(lo, hi, steps))):
+            recipe = {**r.recipe, "frame": {"dim": d, "index": i, "value": round(float(value), 6)}}
+            written.append(images.save_png(images.single(frame), folder / f"dim{d:03d}_{i:03d}.png", recipe))
+    typer.echo(f"wrote {len(written)} frames to {folder}/")
+    _done(_write(r, folder / "strip.png", gif, fps))
+
+
+@app.command()
+@friendly
+def interpolate(
+    seed_from: Annotated[int, typer.Option("--from", help="Seed of the first image.")] = 0,
+    seed_to: Annotated[int, typer.Option("--to", help="Seed of the last image.")] = 1,
+    steps: Annotated[int, typer.Option("--steps", help=f"Images along the path, ends included ({limits.STEPS}).")] = 16,
+    slerp: Annotated[bool, typer.Option("--slerp", help="Spherical interpolation (keeps |z| typical) instead of linear.")] = False,
+    model: ModelOpt = None,
+    psi: PsiOpt = 1.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The strip, a .png file.")] = Path("interpolation.png"),
+    gif: GifOpt = False,
+    fps: FpsOpt = 10.0,
+    backend: BackendOpt = "onnx",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Interpolate between the latent vectors of two seeds.
+
+    Example: `ganstudio interpolate --from 3 --to 9 --steps 16 --slerp --gif`
+    """
+    from ganstudio.explore import operations
+
+    seed_from, seed_to = limits.SEED.check("--from", seed_from), limits.SEED.check("--to", seed_to)
+    steps, psi, fps = limits.STEPS.check("--steps", steps), limits.PSI.check("--psi", psi), limits.FPS.check("--fps", fps)
+    gen = _load(model, backend, device)
+    start = operations.Vector.of_seed(seed_from, psi, gen.nz)
+    r = operations.interpolate(gen, start, seed_to, steps, "slerp" if slerp else "lerp", psi)
+    _done(_write(r, _png_path(out, "interpolation.png"), gif, fps))
+
+
+@app.command()
+@friendly
+def walk(
+    seed: SeedOpt = 0,
+    steps: Annotated[int, typer.Option("--steps", help=f"Frames in the walk ({limits.STEPS}).")] = 60,
+    step_size: Annotated[float, typer.Option("--step-size", help=f"How far each frame moves ({limits.STEP_SIZE}).")] = 0.08,
+    model: ModelOpt = None,
+    psi: PsiOpt = 1.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The frames as a grid, a .png file.")] = Path("walk.png"),
+    gif: GifOpt = False,
+    fps: FpsOpt = 15.0,
+    backend: BackendOpt = "onnx",
+    device: DeviceOpt = "auto",
+) -> None:
+    """A smooth random walk through latent space, starting at a seed's vector.
+
+    Example: `ganstudio walk --seed 3 --steps 60 --gif`
+    """
+    from ganstudio.explore import operations
+
+    seed, steps = limits.SEED.check("--seed", seed), limits.STEPS.check("--steps", steps)
+    step_size, psi = limits.STEP_SIZE.check("--step-size", step_size), limits.PSI.check("--psi", psi)
+    fps = limits.FPS.check("--fps", fps)
+    gen = _load(model, backend, device)
+    r = operations.walk(gen, operations.Vector.of_seed(seed, psi, gen.nz), steps, step_size)
+    _done(_write(r, _png_path(out, "walk.png"), gif, fps))

@@ -1,0 +1,115 @@
+"""The commands about a model as a whole: info (its card), export (its files, Triton), eval (is it any good?)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ganstudio.cli.app import SeedOpt, app, friendly, needs_train_extra, warn_short_run
+from ganstudio.errors import UserError
+
+
+@app.command()
+@friendly
+def info(
+    model: Annotated[Optional[str], typer.Argument(help="A checkpoint name, model directory or file. Default: mnist-dcgan.")] = None,
+    list_models: Annotated[bool, typer.Option("--list", help="List every generator found instead.")] = False,
+) -> None:
+    """Print a generator's card: architecture, latent space, images, data, training, metrics, files, parity.
+
+    Examples: `ganstudio info mnist-dcgan`, `ganstudio info runs/mnist-dcgan`, `ganstudio info --list`
+    """
+    from rich.console import Console
+
+    from ganstudio.artifact import catalog
+    from ganstudio.artifact.describe import describe, list_table
+
+    console = Console()
+    if list_models:
+        console.print(list_table(catalog.available()))
+        return
+    from ganstudio.eval.report import info_rows
+
+    found = catalog.resolve(model)
+    console.print(describe(found, info_rows(found)))
+
+
+@app.command()
+@friendly
+def export(
+    run: Annotated[Path, typer.Argument(help="A training run directory (or a model directory to re-export). With --triton: any exported model, a checkpoint name or model directory.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
+    triton: Annotated[Optional[Path], typer.Option("--triton", help="Instead, write the exported model into this Triton Inference Server model repository (no torch needed).")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="With --triton: the largest batch Triton forms from queued requests (1..1024).")] = 64,
+) -> None:
+    """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
+
+    The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
+
+    Examples: `ganstudio export runs/mnist-dcgan`, `ganstudio export mnist-dcgan --triton models/` (writes
+    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md)
+    """
+    if triton is not None:
+        if out is not None:
+            raise UserError("--out and --triton: give one (--triton DIR is where the repository goes)")
+        from ganstudio.deploy.triton import write_repository
+
+        written = write_repository(run, triton, max_batch)
+        typer.echo(f"wrote {written}/ (config.pbtxt, 1/model.onnx, card.json) and {triton / 'README.md'}")
+        typer.echo(f"serve it: tritonserver --model-repository={triton}")
+        return
+    if max_batch != 64:
+        raise UserError("--max-batch sets the Triton batch: it goes with --triton DIR")
+    if not run.is_dir():
+        raise UserError(f"{run}: no such run directory")
+    needs_train_extra("export")
+    from ganstudio.artifact import rundir
+    from ganstudio.train.export import export_run
+
+    card = export_run(run, out)
+    typer.echo(f"exported {out or run}/ (onnx vs torch max abs diff {card.parity['max_abs_diff']:.2e}, tolerance {card.parity['tolerance']:g})")
+    warn_short_run(card)
+    if (report := (out or run) / rundir.REPORT_FILE).is_file():
+        typer.echo(f"report: {report}")
+
+
+@app.command(name="eval")
+@friendly
+def eval_cmd(
+    model: Annotated[Optional[str], typer.Argument(help="A checkpoint name, model directory or file. Default: mnist-dcgan.")] = None,
+    n: Annotated[int, typer.Option("--n", help="Samples (50..10000; capped by the data's held-out part), seeds --seed onwards.")] = 5000,
+    seed: SeedOpt = 0,
+    data: Annotated[Optional[str], typer.Option("--data", help="Where the dataset is, if not where `train` finds it.")] = None,
+    features: Annotated[Optional[Path], typer.Option("--features", help="An ONNX feature extractor of your own ((B, C, H, W) in [0, 1] -> (B, D)).")] = None,
+) -> None:
+    """How close are the samples to the data, how much of it do they cover, do they copy it? Writes eval.json beside the model.
+
+    FD, KID, precision/recall and density/coverage, each beside its real-vs-real baseline (held-out real images
+    scored the same way); class coverage on labelled data; a memorisation test with a sheet of the closest
+    generated/training pairs. Offline: the feature nets ship with ganstudio. The model's files are not touched.
+
+    Examples: `ganstudio eval mnist-mlp`, `ganstudio eval emoji-dcgan --n 2000`, `ganstudio eval --features inception.onnx`
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganstudio.eval import evaluate_model, report
+    from ganstudio.eval.run import check_n
+
+    check_n(n)
+    result, path = evaluate_model(model, n, seed, data, str(features) if features else None, progress=True)
+    console = Console()
+    table = Table("measure", "this model", "real vs real", title=f"{result.dataset}: {result.n:,} samples", title_justify="left")
+    for row in report.table(result):
+        table.add_row(*row)
+    console.print(table)
+    if result.classes:
+        classes = Table("class", "share of samples", "share of data", title_justify="left")
+        for row in report.class_rows(result):
+            classes.add_row(*row)
+        console.print(classes)
+    for line in report.lines(result, current=True):
+        console.print(line, highlight=False, markup=False)
+    console.print(f"wrote {path}" + (f" and {path.parent / report.SHEET_FILE}" if result.memorisation else ""))

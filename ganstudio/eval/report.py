@@ -1,0 +1,150 @@
+"""eval.json beside a model, the nearest-neighbour sheet, and the eval as words (CLI, `info`, the studio).
+
+Annotating a model never touches its files: generator.safetensors (whose sha256 every PNG recipe carries),
+the graph and card.json stay byte for byte as exported. eval.json records the sha256 it was computed for; a
+model whose weights differ from it shows its eval as stale, never as current.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganstudio.artifact import atomic
+from ganstudio.artifact.catalog import ModelDir
+from ganstudio.artifact.checkpoint import sha256_file
+from ganstudio.data import datasets
+from ganstudio.eval.run import Result, Source
+from ganstudio.explore import images, latent
+
+EVAL_FILE = "eval.json"
+SHEET_FILE = "eval-neighbours.png"
+# (key, label, higher is better, format)
+ROWS = [
+    ("fd", "FD", False, "{:.3g}"),
+    ("kid", "KID", False, "{:.3g}"),
+    ("precision", "precision", True, "{:.3f}"),
+    ("recall", "recall", True, "{:.3f}"),
+    ("density", "density", True, "{:.3f}"),
+    ("coverage", "coverage", True, "{:.3f}"),
+]
+
+
+def write(model: ModelDir, result: Result) -> Path:
+    return atomic.write_text(model.path / EVAL_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
+
+
+def read(model: ModelDir) -> tuple[Result | None, bool]:
+    """(the model's eval or None, whether it was computed for these exact weights)."""
+    path = model.path / EVAL_FILE
+    if not path.is_file():
+        return None, False
+    try:
+        result = Result.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError):
+        return None, False
+    return result, result.model_sha256 == sha256_file(model.weights)
+
+
+def write_sheet(model: ModelDir, gen: Source, result: Result, data_dir: str | None = None) -> Path | None:
+    """The closest generated/training pairs (in pixels): samples on the top row, their nearest training image below."""
+    if not result.memorisation or not result.memorisation["pairs"]:
+        return None
+    pairs = result.memorisation["pairs"]
+    samples = np.concatenate([gen.images(latent.z_batch(result.seed + i, 1, gen.nz)) for i, _ in pairs])
+    ds = datasets.load(result.dataset, data_dir, samples.shape[1])
+    real = ds.images[[j for _, j in pairs]].transpose(0, 2, 3, 1)
+    recipe = {"op": "eval-neighbours", "model_sha256": result.model_sha256, "seeds": [result.seed + i for i, _ in pairs],
+              "training_indices": [j for _, j in pairs]}
+    return images.save_png(images.tile(np.concatenate([samples, real]), cols=len(pairs)), model.path / SHEET_FILE, recipe)
+
+
+def _fmt(value: float | None, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def table(result: Result) -> list[tuple[str, str, str]]:
+    """(measure, this model, real-vs-real baseline) rows; KID carries its spread over subsets."""
+    rows = []
+    for key, label, _, fmt in ROWS:
+        mine, base = _fmt(result.metrics.get(key), fmt), _fmt(result.baseline.get(key), fmt)
+        if key == "kid":
+            mine += f" ± {_fmt(result.metrics.get('kid_std'), fmt)}"
+            base += f" ± {_fmt(result.baseline.get('kid_std'), fmt)}"
+        rows.append((label, mine, base))
+    return rows
+
+
+def space_line(result: Result) -> str:
+    s = result.space
+    acc = f", {s['held_out_accuracy']:.1%} held-out accuracy" if s.get("held_out_accuracy") else ""
+    note = "" if s.get("kind") == "user" else "; ganstudio's own feature space, so these are not Inception-FID numbers"
+    return f"features: {s.get('name')} ({s.get('what')}{acc}; {s.get('feature_layer')}){note}"
+
+
+def sizes_line(result: Result) -> str:
+    z = result.sizes
+    return (f"{result.n:,} samples (seeds {result.seed}..{result.seed + result.n - 1}) and {z['held_out']:,} held-out real "
+            f"images, each against {z['reference']:,} training images; the data split {z['training_part']:,} training / "
+            f"{z['held_out_part']:,} held out")
+
+
+def lines(result: Result, current: bool) -> list[str]:
+    """The eval as plain sentences (besides the table)."""
+    out = [] if current else ["STALE: this eval was computed for other weights (sha256 "
+                              f"{result.model_sha256[:12]}); run `ganstudio eval` again"]
+    out += [sizes_line(result), space_line(result)]
+    cov = result.class_coverage
+    if cov is not None:
+        base = f" (held-out real images: {result.baseline_unrecognisable:.1%})" if result.baseline_unrecognisable is not None else ""
+        out.append(f"classes: {cov.drawn} of {len(cov.names)} drawn; {cov.sentence()}{base}")
+    if result.memorisation:
+        seen = {True: "; note: this generator trained on the held-out images too, so the test is weaker",
+                False: "", None: ""}[result.held_out_seen]
+        out.append(f"memorisation: {result.memorisation['verdict']}{seen}")
+    return out
+
+
+def markdown(model: ModelDir) -> tuple[list[str], Path | None]:
+    """The model's eval as Markdown lines and the nearest-neighbour sheet's path (for the studio's model card);
+    ([], None) when the model has no eval."""
+    result, current = read(model)
+    if result is None:
+        return [], None
+    md = ["| measure | this model | real vs real |", "|---|---|---|"]
+    md += [f"| {a} | {b} | {c} |" for a, b, c in table(result)]
+    md += [""] + [f"- {line}" for line in lines(result, current)]
+    sheet = model.path / SHEET_FILE
+    return md, (sheet if sheet.is_file() and current else None)
+
+
+def class_rows(result: Result) -> list[tuple[str, str, str]]:
+    """(class, share of samples with a dropped/under-drawn mark, share of data)."""
+    cov = result.class_coverage
+    if cov is None:
+        return []
+    rows = []
+    for name, share, want in zip(cov.names, cov.share, cov.data_share):
+        mark = "  dropped" if name in cov.dropped else "  under-drawn" if name in cov.under_drawn else ""
+        rows.append((name, f"{share:.1%}{mark}", f"{want:.1%}"))
+    return rows
+
+
+def info_rows(model: ModelDir) -> list[tuple[str, str]]:
+    """What `ganstudio info` adds: one row per measure (model vs baseline) and the sentences."""
+    result, current = read(model)
+    if result is None:
+        return [("eval", f"none yet: run `ganstudio eval {model.name}`")]
+    rows = [(f"eval {label}", f"{mine}   (real vs real: {base})") for label, mine, base in table(result)]
+    return rows + [("eval", line) for line in lines(result, current)]
+
+
+def summary(result: Result) -> dict[str, Any]:
+    """The few numbers a training run logs (metrics.jsonl keys, all floats)."""
+    out = {f"eval/{k}": float(v) for k, v in result.metrics.items()}
+    if result.class_coverage is not None:
+        out["eval/classes_drawn"] = float(result.class_coverage.drawn)
+    return out

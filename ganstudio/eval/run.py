@@ -1,0 +1,199 @@
+"""`evaluate`: a generator's samples against its dataset, each figure beside its real-vs-real baseline.
+
+    real reference   n images from the training part of the data (eval.split), chosen by the seed
+    generated        n samples, seeds seed..seed+n-1 (as `ganstudio sample` draws them)
+    baseline         n held-out real images scored against the same reference, the same way
+
+n is capped by the held-out part (at most 10,000), and both sets are always the same size, so FD's
+small-sample bias is the same on both sides of the comparison. Torch-free: the generator may be any object
+with `nz` and `images(z) -> (n, H, W, C) uint8` (a runtime.Generator, or the training loop's sampler).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ganstudio.data import datasets
+from ganstudio.errors import UserError
+from ganstudio.eval import classes, copying, features, metrics, split
+from ganstudio.explore import latent
+
+MAX_N = 10_000
+MIN_N = 50  # below this k-NN manifolds and covariances say nothing
+MEMORY_MAX = 10_000  # training images searched for each sample's nearest neighbour
+PIXEL_SIDE = 16  # the copying test compares pixels area-averaged to about this side (a copy stays a copy)
+GEN_CHUNK = 500
+
+
+class Source(Protocol):
+    @property
+    def nz(self) -> int: ...
+
+    def images(self, z: np.ndarray) -> np.ndarray: ...  # (n, nz) float32 -> (n, H, W, C) uint8
+
+
+@dataclass
+class Result:
+    """Everything eval.json holds (see to_dict)."""
+
+    model_sha256: str
+    dataset: str
+    n: int
+    seed: int
+    sizes: dict[str, int]  # training part, held-out part, reference / generated / held-out sets used
+    space: dict[str, Any]  # the feature net: name, kind, what, feature layer, held-out accuracy, sha256
+    metrics: dict[str, float]  # generated vs reference
+    baseline: dict[str, float]  # held-out real vs reference: what a perfect generator would score
+    classes: dict[str, Any] | None = None  # ClassCoverage.to_dict() on labelled data
+    baseline_unrecognisable: float | None = None  # share of held-out real images the classifier cannot place
+    memorisation: dict[str, Any] | None = None  # Copying.to_dict(), pair indices into the dataset
+    seconds: dict[str, float] = field(default_factory=dict)  # generate, featurise, metrics
+    held_out_seen: bool | None = None  # whether the generator trained on the held-out images (None: unknown)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": 1, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Result":
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+
+    @property
+    def class_coverage(self) -> classes.ClassCoverage | None:
+        return classes.ClassCoverage.from_dict(self.classes) if self.classes else None
+
+    @property
+    def copying(self) -> copying.Copying | None:
+        return copying.Copying.from_dict(self.memorisation) if self.memorisation else None
+
+
+@dataclass
+class _Clock:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.seconds[what] = round(self.seconds.get(what, 0.0) + time.perf_counter() - t0, 3)
+
+
+_REAL_CACHE: dict[tuple, Any] = {}
+
+
+def _once(key: tuple, make: Callable[[], Any]) -> Any:
+    """What the real side of an eval computes, once per process: a training run evaluates against the same
+    real images every eval_every steps (a few entries kept, oldest dropped first)."""
+    if key not in _REAL_CACHE:
+        if len(_REAL_CACHE) >= 8:
+            _REAL_CACHE.pop(next(iter(_REAL_CACHE)))
+        _REAL_CACHE[key] = make()
+    return _REAL_CACHE[key]
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, data_dir: str | None, size: int) -> datasets.Dataset:
+    return datasets.load(name, data_dir, size)
+
+
+def generate(gen: Source, seed: int, n: int, tick: Callable[[int], None] = lambda k: None) -> np.ndarray:
+    """n samples, seeds seed..seed+n-1, as uint8 (n, C, H, W)."""
+    out = []
+    for i in range(0, n, GEN_CHUNK):
+        k = min(GEN_CHUNK, n - i)
+        out.append(gen.images(latent.z_batch(seed + i, k, gen.nz)).transpose(0, 3, 1, 2))
+        tick(k)
+    return np.ascontiguousarray(np.concatenate(out))
+
+
+def check_n(n: int) -> None:
+    if not MIN_N <= n <= MAX_N:
+        raise UserError(f"--n {n} is out of range: use {MIN_N}..{MAX_N:,}")
+
+
+def evaluate(
+    generator: Source,
+    dataset_name: str,
+    n: int = 5000,
+    seed: int = 0,
+    data_dir: str | None = None,
+    feature_net: str | None = None,
+    memorisation: bool = True,
+    model_sha256: str = "",
+    held_out_seen: bool | None = None,
+    tick: Callable[[str, int], None] = lambda stage, k: None,
+) -> Result:
+    """Score n samples of `generator` against `dataset_name` (see the module docstring).
+
+    feature_net: an ONNX file (default: the dataset's shipped net); memorisation: also run the copying
+    test (the slowest part); tick(stage, k): progress, k units of "generate", "featurise" or "metrics" ("n": the n used).
+    """
+    check_n(n)
+    probe = generator.images(latent.z_batch(seed, 1, generator.nz))  # (1, H, W, C)
+    size, channels = probe.shape[1], probe.shape[3]
+    ds = _dataset(dataset_name, data_dir, size)
+    if ds.channels != channels:
+        raise UserError(f"the generator draws {channels}-channel images but {dataset_name} has {ds.channels}")
+    net = features.user(feature_net) if feature_net else features.for_dataset(dataset_name)
+    train_idx, held_idx = split.split(dataset_name, len(ds.images))
+    n = min(n, len(train_idx), len(held_idx))
+    if n < MIN_N:
+        raise UserError(f"{dataset_name} has too few images to evaluate ({len(ds.images)}); it needs {2 * MIN_N}")
+    tick("n", n)
+    rng = np.random.default_rng(seed)
+    ref_idx = np.sort(rng.choice(train_idx, n, replace=False))
+    held_sel = np.sort(rng.choice(held_idx, n, replace=False))
+    mem_idx = train_idx if len(train_idx) <= MEMORY_MAX else np.sort(rng.choice(train_idx, MEMORY_MAX, replace=False))
+    clock = _Clock()
+    key = (dataset_name, data_dir, size, len(ds.images), seed, n, net.card.get("sha256"))
+
+    with clock("generate"):
+        fake = generate(generator, seed, n, lambda k: tick("generate", k))
+    with clock("featurise"):
+        fake_f, fake_logits = net.run(fake)
+        tick("featurise", n)
+        ref_f, _ = _once((*key, "ref"), lambda: net.run(ds.images[ref_idx]))
+        held_f, held_logits = _once((*key, "held"), lambda: net.run(ds.images[held_sel]))
+        tick("featurise", 2 * n)
+        mem_f = _once((*key, "memory"), lambda: net.run(ds.images[mem_idx]))[0] if memorisation else None
+    with clock("metrics"):
+        reference = _once((*key, "reference"), lambda: metrics.Reference(ref_f, seed))
+        scores, baseline = reference.score(fake_f), reference.score(held_f)
+        tick("metrics", 1)
+        coverage, unrecognisable = None, None
+        if fake_logits is not None and ds.labels is not None and dataset_name in classes.CLASS_NAMES:
+            names = classes.CLASS_NAMES[dataset_name]
+            coverage = classes.measure(fake_logits, names, ds.labels[train_idx]).to_dict()
+            unrecognisable = classes.measure(held_logits, names, ds.labels[train_idx]).unrecognisable
+        copied = None
+        if memorisation:
+            px = functools.partial(pixels, factor=-(-size // PIXEL_SIDE))
+            found = copying.measure(fake_f, held_f, mem_f, px(fake), px(ds.images[held_sel]), px(ds.images[mem_idx]))
+            copied = found.to_dict()
+            copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
+        tick("metrics", 1)
+    return Result(
+        model_sha256=model_sha256, dataset=dataset_name, n=n, seed=seed,
+        sizes={"training_part": len(train_idx), "held_out_part": len(held_idx), "reference": n, "generated": n,
+               "held_out": n, "memorisation_search": len(mem_idx) if memorisation else 0},
+        space=net.space, metrics=_rounded(scores), baseline=_rounded(baseline), classes=coverage,
+        baseline_unrecognisable=unrecognisable, memorisation=copied, seconds=clock.seconds, held_out_seen=held_out_seen,
+    )
+
+
+def pixels(x: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 (N, C, H, W) -> flat float32 in [0, 1], each factor x factor block averaged (H, W divisible by it)."""
+    n, c, h, w = x.shape
+    factor = factor if h % factor == 0 and w % factor == 0 else 1
+    blocks = x.reshape(n, c, h // factor, factor, w // factor, factor).astype(np.float32)
+    return (blocks.mean((3, 5)) / 255.0).reshape(n, -1)
+
+
+def _rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: float(f"{v:.6g}") for k, v in d.items()}

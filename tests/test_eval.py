@@ -1,0 +1,197 @@
+"""`ganstudio eval` end to end: each measure moves the way it must on generators whose truth is known."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from typer.testing import CliRunner
+
+from ganstudio.artifact.catalog import ModelDir
+from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS
+from ganstudio.cli import app
+from ganstudio.data import datasets
+from ganstudio.eval import EVAL_FILE, SHEET_FILE, evaluate, markdown, read, split
+from ganstudio.explore import images
+
+from conftest import make_tiny_model
+from test_no_torch import run_blocked
+
+N = 300
+
+
+class Returns:
+    """A 'generator' drawing from a pool of uint8 (N, C, H, W) images, picked by z, through `change`."""
+
+    nz = 8
+
+    def __init__(self, pool: np.ndarray, change=lambda x, z: x):
+        self.pool, self.change = pool, change
+
+    def images(self, z: np.ndarray) -> np.ndarray:
+        idx = (np.abs(z[:, 0]) * 1e6).astype(np.int64) % len(self.pool)
+        return self.change(self.pool[idx], z).transpose(0, 2, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    ds = datasets.load("mnist")
+    train_idx, held_idx = split.split("mnist", len(ds.images))
+    return ds, train_idx, held_idx
+
+
+def noisy(sigma: float):
+    def change(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(int(abs(z[0, 0]) * 1e6))
+        return np.clip(x + rng.normal(0, sigma * 255, x.shape), 0, 255).astype(np.uint8)
+
+    return change
+
+
+def blurred(radius: float):
+    def change(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        if radius == 0:
+            return x
+        return np.stack([np.asarray(Image.fromarray(img[0]).filter(ImageFilter.GaussianBlur(radius)))[None] for img in x])
+
+    return change
+
+
+@pytest.mark.parametrize("change", [noisy, blurred])
+def test_noise_and_blur_raise_fd_and_kid_with_their_strength(mnist, change):
+    ds, _, held_idx = mnist
+    strengths = (0.0, 0.1, 0.2, 0.4) if change is noisy else (0.0, 0.7, 1.4, 2.8)
+    # the same held-out images each time (z picks them), changed more and more
+    results = [evaluate(Returns(ds.images[held_idx], change(s)), "mnist", 200, memorisation=False) for s in strengths]
+    fds = [r.metrics["fd"] for r in results]
+    kids = [r.metrics["kid"] for r in results]
+    assert fds == sorted(fds) and len(set(fds)) == len(fds), fds
+    assert kids == sorted(kids) and len(set(kids)) == len(kids), kids
+
+
+def test_real_held_out_images_score_like_the_baseline(mnist):
+    ds, _, held_idx = mnist
+    r = evaluate(Returns(ds.images[held_idx]), "mnist", N, memorisation=False)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert r.metrics[key] == pytest.approx(r.baseline[key], abs=0.1), key
+    assert r.metrics["fd"] < 2 * r.baseline["fd"]
+    assert r.class_coverage.drawn == 10 and not r.class_coverage.under_drawn
+
+
+def test_a_generator_of_one_class_covers_one_class_with_low_recall(mnist):
+    ds, train_idx, _ = mnist
+    threes = ds.images[train_idx][ds.labels[train_idx] == 3]
+    r = evaluate(Returns(threes), "mnist", N, memorisation=False)
+    cov = r.class_coverage
+    assert cov.drawn == 1 and cov.share[3] > 0.9
+    assert set(cov.dropped) == {str(d) for d in range(10)} - {"3"}
+    assert r.metrics["recall"] < r.baseline["recall"] / 3
+    assert r.metrics["coverage"] < r.baseline["coverage"] / 3
+    assert r.metrics["precision"] > r.baseline["precision"] * 0.8  # real threes: each one is faithful
+
+
+def test_jittered_training_images_are_flagged_as_copies_and_held_out_images_are_not(mnist):
+    ds, train_idx, held_idx = mnist
+    copier = evaluate(Returns(ds.images[train_idx], noisy(0.01)), "mnist", N)
+    assert copier.copying.copies and "copies its training data" in copier.memorisation["verdict"]
+    assert copier.copying.z_pixels < -3 and copier.copying.near_copies > 0.5
+    honest = evaluate(Returns(ds.images[held_idx], noisy(0.01)), "mnist", N)
+    assert not honest.copying.copies and "no sign of copying" in honest.memorisation["verdict"]
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("eval") / "tiny-mnist", dataset="mnist")
+
+
+def test_eval_writes_eval_json_and_a_sheet_and_leaves_the_model_byte_identical(tiny_mnist):
+    before = {name: (tiny_mnist / name).read_bytes() for name in (WEIGHTS, GRAPH, CARD)}
+    result = CliRunner().invoke(app, ["eval", str(tiny_mnist), "--n", "100"])
+    assert result.exit_code == 0, result.output
+    assert "real vs real" in result.output and "not Inception-FID" in result.output and "memorisation:" in result.output
+    assert {name: (tiny_mnist / name).read_bytes() for name in before} == before
+    saved = json.loads((tiny_mnist / EVAL_FILE).read_text())
+    assert saved["model_sha256"] == images.read_recipe(tiny_mnist / "grid.png")["model_sha256"]
+    assert saved["n"] == 100 and saved["space"]["name"] == "mnist" and saved["classes"]["names"][0] == "0"
+    assert {"fd", "kid", "kid_std", "precision", "recall", "density", "coverage"} <= set(saved["baseline"])
+    sheet = images.read_recipe(tiny_mnist / SHEET_FILE)
+    assert sheet["op"] == "eval-neighbours" and len(sheet["seeds"]) == 8
+    lines, path = markdown(ModelDir(tiny_mnist))
+    assert lines[0].startswith("| measure") and path == tiny_mnist / SHEET_FILE
+    info = CliRunner().invoke(app, ["info", str(tiny_mnist)], terminal_width=200)
+    assert "eval FD" in info.output and "real vs real" in info.output and "STALE" not in info.output
+
+
+def test_an_eval_of_other_weights_is_reported_stale(tiny_mnist, tmp_path):
+    model = shutil.copytree(tiny_mnist, tmp_path / "m")
+    if not (model / EVAL_FILE).is_file():
+        assert CliRunner().invoke(app, ["eval", str(model), "--n", "100"]).exit_code == 0
+    saved = json.loads((model / EVAL_FILE).read_text())
+    (model / EVAL_FILE).write_text(json.dumps({**saved, "model_sha256": "0" * 64}))
+    result, current = read(ModelDir(model))
+    assert result is not None and not current
+    lines, sheet = markdown(ModelDir(model))
+    assert any("STALE" in line for line in lines) and sheet is None
+    assert "STALE" in CliRunner().invoke(app, ["info", str(model)], terminal_width=200).output
+
+
+def test_unlabelled_data_uses_the_random_net_and_says_so(tmp_path):
+    model = make_tiny_model(tmp_path / "tiny-emoji", image_size=64, channels=3, dataset="emoji")
+    result = CliRunner().invoke(app, ["eval", str(model), "--n", "60"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((model / EVAL_FILE).read_text())
+    assert saved["space"]["name"] == "random-rgb64" and saved["classes"] is None
+    assert "randomly initialised" in result.output and "not Inception-FID" in result.output
+
+
+def test_a_users_feature_net_is_checked_for_shape(tiny_mnist, tmp_path):
+    from ganstudio.eval.nets import NETS_DIR
+
+    model = shutil.copytree(tiny_mnist, tmp_path / "m")
+    ok = CliRunner().invoke(app, ["eval", str(model), "--n", "60", "--features", str(NETS_DIR / "mnist.onnx")])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((model / EVAL_FILE).read_text())["space"]["kind"] == "user"
+    bad = CliRunner().invoke(app, ["eval", str(model), "--n", "60", "--features", str(model / GRAPH)])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "(batch, C, H, W)" in bad.output
+    missing = CliRunner().invoke(app, ["eval", str(model), "--features", str(tmp_path / "none.onnx")])
+    assert missing.exit_code == 2 and "expected an existing .onnx file" in missing.output
+
+
+def test_eval_refuses_bad_input_in_one_line(tiny_mnist):
+    for args in (["--n", "5"], ["--n", "20000"]):
+        result = CliRunner().invoke(app, ["eval", str(tiny_mnist), *args])
+        assert result.exit_code == 2 and "out of range" in result.output
+    assert "coverage" not in CliRunner().invoke(app, ["--help"]).output
+
+
+def test_eval_runs_without_torch(tiny_mnist, tmp_path):
+    model = shutil.copytree(tiny_mnist, tmp_path / "m")
+    code = f"""
+from ganstudio.cli import app
+import sys
+try:
+    app(["eval", {str(model)!r}, "--n", "60"])
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+assert "torch" not in sys.modules
+print("ok")
+"""
+    p = run_blocked(code, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (model / EVAL_FILE).is_file()
+
+
+def test_hold_out_trains_on_the_training_part_only(mnist, tmp_path, monkeypatch):
+    from ganstudio.train import loop, recipe, state
+
+    ds, train_idx, held_idx = mnist
+    assert not set(train_idx) & set(held_idx) and len(train_idx) + len(held_idx) == len(ds.images)
+    part = split.training_part(ds)
+    assert (part.images == ds.images[train_idx]).all() and (part.labels == ds.labels[train_idx]).all()
+    monkeypatch.setattr(loop, "export_run", lambda run_dir: None)
+    tiny = dict(nz=8, ngf=8, ndf=8, batch_size=50, steps=1, eval_every=0)
+    for hold_out, per_epoch in ((False, 100), (True, 50)):
+        run = tmp_path / str(hold_out)
+        loop.train(recipe.make(dataset="mnist", hold_out=hold_out, **tiny), run, tensorboard=False)
+        assert state.read(state.latest(run))[0]["steps_per_epoch"] == per_epoch
