@@ -38,7 +38,7 @@ def train(
     from ganstudio.train import recipe as recipes
 
     if steps is not None and steps < 1:
-        raise UserError(f"--steps {steps} is out of range: use 1..10,000,000")
+        raise UserError(f"--steps {steps} is out of range: use 1..{recipes.MAX_STEPS:,}")
     sets = list(overrides or [])
     sets += [f"steps={steps}"] if steps is not None else []
     sets += [f"epochs={epochs}"] if epochs is not None else []
