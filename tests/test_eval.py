@@ -58,6 +58,7 @@ def blurred(radius: float):
     return change
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [noisy, blurred])
 def test_noise_and_blur_raise_fd_and_kid_with_their_strength(mnist, change):
     ds, _, held_idx = mnist
@@ -170,15 +171,12 @@ def test_eval_runs_without_torch(tiny_mnist, tmp_path):
     code = f"""
 from ganstudio.cli import app
 import sys
-try:
-    app(["eval", {str(model)!r}, "--n", "60"])
-except SystemExit as e:
-    assert e.code in (0, None), e.code
+app(["eval", {str(model)!r}, "--n", "60"], standalone_mode=False)
 assert "torch" not in sys.modules
 print("ok")
 """
     p = run_blocked(code, tmp_path)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0 and "ok" in p.stdout, p.stderr
     assert (model / EVAL_FILE).is_file()
 
 
