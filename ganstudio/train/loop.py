@@ -26,11 +26,10 @@ from ganstudio import __version__
 from ganstudio.artifact import atomic, rundir
 from ganstudio.data import datasets
 from ganstudio.artifact.checkpoint import Card
-from ganstudio.train.devices import pick_device
 from ganstudio.errors import UserError
 from ganstudio.train.export import export_run
 from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ganstudio.train import monitor, state, watchdog
+from ganstudio.train import distributed, monitor, state, watchdog
 from ganstudio.train.losses import Loss, Metrics, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
@@ -63,9 +62,11 @@ class Batches:
 
     def __init__(
         self, images: Tensor, batch_size: int, seed: int, output_range: tuple[float, float],
-        memory_format: torch.memory_format = torch.contiguous_format,
+        memory_format: torch.memory_format = torch.contiguous_format, rows: slice = slice(None),
     ):
+        """rows: the part of each batch this process trains on (its shard of the global batch under torchrun)."""
         self.images, self.batch_size, self.seed, self.memory_format = images, batch_size, seed, memory_format
+        self.rows = rows
         self.per_epoch = len(images) // batch_size
         lo, hi = output_range
         self.scale, self.shift = (hi - lo) / 255.0, lo
@@ -77,7 +78,7 @@ class Batches:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(len(self.images), generator=gen).to(self.images.device)
             self._epoch = epoch
-        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size][self.rows]
         batch = self.images[idx].to(torch.float32, memory_format=self.memory_format)
         return batch.mul_(self.scale).add_(self.shift)
 
@@ -100,7 +101,8 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float, step: int) -> None
 
 def generator_backward(loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable) -> Metrics:
     """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
-    weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone."""
+    weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone.
+    Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap)."""
     d.requires_grad_(False)
     try:
         with amp():
@@ -128,39 +130,47 @@ def train(
     resume: bool = False,
     console: Console | None = None,
     tensorboard: bool = True,
-) -> Card:
-    """Train per the recipe into run_dir (resuming from its last checkpoint if asked); export at the end."""
-    console = console or Console(stderr=True)
+) -> Card | None:
+    """Train per the recipe into run_dir (resuming from its last checkpoint if asked); export at the end.
+
+    Under torchrun every rank calls this (see distributed.py); rank 0 returns the card, the others None."""
     r = recipe
-    device = pick_device(r.device)
+    world = distributed.setup(r.device, r.batch_size)  # under torchrun: this process's rank, shard and device
+    device = world.device
+    console = (console or Console(stderr=True)) if world.main else Console(quiet=True)
     torch.manual_seed(r.seed)
 
     ds = datasets.load(r.dataset, r.data or None, r.image_size)
     g, d, arch = build_models(r, ds)
+    if r.sync_batchnorm:
+        g, d = distributed.sync_batchnorm(g), distributed.sync_batchnorm(d)
     # Convolutions run channels_last, the layout oneDNN (CPU) and cuDNN (tensor cores) are fastest in
     # (measured: 1.15-1.3x the DCGAN step on this CPU); the MLP has no convolutions.
     layout = torch.channels_last if arch["name"] == "dcgan" else torch.contiguous_format
     g, d = g.to(device, memory_format=layout), d.to(device, memory_format=layout)
-    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 else None
+    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 and world.main else None
     output_range = OUTPUT_RANGE[arch["name"]]
     opt_g, opt_d = build_optimizers(r, g, d)
+    g_ddp, d_ddp = world.wrap(g), world.wrap(d)  # the training passes; checkpoints, EMA and export use g and d
     # bf16 forward passes on CUDA (the gradient penalty opts out to fp32 inside the loss); off on CPU
     amp = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=r.amp and device.type == "cuda")
 
     noise = torch.Generator(device=device).manual_seed(r.seed)
-    loss = build_loss(r, noise)
-    instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise)
+    loss = build_loss(r, noise, world)
+    instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
-    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout)
+    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout, world.rows(r.batch_size))
     steps, per_epoch = total_steps(r, len(ds.images))
 
     modules = {"G": g, "D": d, **({"G_ema": g_ema} if g_ema is not None else {})}
     optimizers = {"opt_G": opt_g, "opt_D": opt_d}
     rngs = {"noise": noise}
+    replicas = {"G": g, "D": d}  # what every rank holds (the EMA is rank 0's)
     start, seconds_before, resumed = 0, 0.0, None
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if world.main:  # rank 0 alone touches the run directory
+        run_dir.mkdir(parents=True, exist_ok=True)
     metrics_file = run_dir / rundir.METRICS_FILE
-    if resume:
+    if resume and world.main:
         last = state.latest(run_dir)
         if last is None:
             raise UserError(f"{run_dir}: no training checkpoint to resume from")
@@ -169,22 +179,28 @@ def train(
         rundir.truncate_after(metrics_file, start)
         rundir.truncate_after(run_dir / rundir.ALERTS_FILE, start)  # the replayed steps raise them again
         console.print(f"resuming {run_dir} from step {start:,}")
+    if resume and world.size > 1:
+        resumed = world.share(replicas, optimizers, rngs, resumed)  # rank 0's restored state and metadata, everywhere
+        start = resumed["step"]
     guard = watchdog.Watchdog(run_dir, console, r.max_rollbacks, resumed)
-    if resume:
+    if resume and world.main:
         guard.rewind(rundir.read_rows(metrics_file))
-    (run_dir / rundir.SAMPLES_DIR).mkdir(exist_ok=True)
-    watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
+    if world.main:
+        (run_dir / rundir.SAMPLES_DIR).mkdir(exist_ok=True)
+    watch = monitor.Monitor(run_dir, r.log_every, tensorboard and world.main)
     g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
     sampler = g_ema if g_ema is not None else g
 
     def checkpoint(step: int, seconds: float) -> None:
+        if not world.main:
+            return
         meta = {
             "recipe": r.to_dict(),
             "architecture": arch,
             "output_range": list(output_range),
             "steps_per_epoch": per_epoch,
             "seconds": seconds,
-            "device": str(device),
+            "device": world.label(),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "ganstudio_version": __version__,
             **guard.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates
@@ -223,12 +239,12 @@ def train(
             # Discriminator (critic): n_critic steps, each on its own real batch and fresh fakes; with
             # instance noise both are blurred by the same decaying sigma.
             for k in range(r.n_critic):
-                z = torch.randn(r.batch_size, r.nz, generator=noise, device=device)
+                z = world.take(torch.randn(r.batch_size, r.nz, generator=noise, device=device))
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
-                    clean_real, clean_fake = batches(step * r.n_critic + k), g(z)
+                    clean_real, clean_fake = batches(step * r.n_critic + k), g_ddp(z)
                     real, fake = instance_noise(clean_real, step), instance_noise(clean_fake, step)
-                    loss_d, m = loss.discriminator(d, real, fake)
+                    loss_d, m = loss.discriminator(d_ddp, real, fake)
                 loss_d.backward()
                 opt_d.step()
             m |= monitor.grad_norms("D", d_layers) | monitor.diversity(clean_real, clean_fake)
@@ -242,21 +258,24 @@ def train(
                 ema_update(g_ema, g, r.ema_decay, step)
 
             # Watch: name failure modes; on NaN/Inf (in a logged row, or in the weights about to be saved) roll back.
-            logged = watch.add(step, m, last=step + 1 == steps)
+            logged = watch.add(step, m, last=step + 1 == steps) if world.main else None
             nan_in = guard.check(step + 1, logged) if logged is not None else None
             due = (step + 1) % r.checkpoint_every == 0 or step + 1 == steps
             if nan_in is None and due and not state.finite(modules, optimizers):
                 nan_in = "the weights"
+            if due or (step + 1) % r.log_every == 0:
+                nan_in = world.agree(nan_in)  # rank 0's verdict: every rank rolls back (or stops) at the same step
             if nan_in is not None:
-                step = roll_back(step + 1, nan_in)
+                step, guard.lr_scale = world.together(lambda: (roll_back(step + 1, nan_in), guard.lr_scale))
+                world.share(replicas, optimizers, rngs)
                 progress.update(task, completed=step)
                 continue
             if logged is not None:
                 progress.update(task, completed=step + 1, health=monitor.summary(logged) + guard.badge())
-            if (step + 1) % r.sample_every == 0 or step + 1 == steps:
+            if world.main and ((step + 1) % r.sample_every == 0 or step + 1 == steps):
                 _grid(sampler, fixed_z, output_range, run_dir / rundir.SAMPLES_DIR / f"step_{step + 1:07d}.png")
             if due:
                 checkpoint(step + 1, elapsed())
             step += 1
 
-    return export_run(run_dir)
+    return world.finish(lambda: export_run(run_dir))
