@@ -126,7 +126,7 @@ class World:
     ) -> dict[str, Any] | None:
         """Copy rank 0's weights, buffers, optimizer state and RNG states onto every rank, after rank 0
         restored a checkpoint; returns rank 0's `meta` (the checkpoint's metadata). The other ranks never
-        read the run directory, so they need not see its files (nor a network filesystem's stale view)."""
+        read training state from the run directory, so a network filesystem's stale view cannot split them."""
         if self.size == 1:
             return meta
         payload = None
