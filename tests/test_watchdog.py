@@ -198,8 +198,8 @@ class NaNAt:
     def install(self, monkeypatch) -> None:
         build = loop.build_loss
 
-        def build_with_nan(r, noise):
-            inner = build(r, noise)
+        def build_with_nan(*args):
+            inner = build(*args)
 
             class Poisoned:
                 def discriminator(_, d, real, fake):

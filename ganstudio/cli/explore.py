@@ -39,13 +39,13 @@ def _load(model: str | None, backend: str, device: str):
     return runtime.load(model, device=device)  # type: ignore[arg-type]
 
 
-def _write(r, png: Path, gif: bool, fps: float) -> list[Path]:
+def _write(rendered, png: Path, gif: bool, fps: float) -> list[Path]:
     """The PNG (and the GIF beside it); fps was checked before anything was rendered."""
     from ganstudio.explore import images
 
-    written = [images.save_png(r.image, png, r.recipe)]
+    written = [images.save_png(rendered.image, png, rendered.recipe)]
     if gif:
-        written.append(images.save_gif(r.gif_frames(), png.with_suffix(".gif"), r.recipe, fps))
+        written.append(images.save_gif(rendered.gif_frames(), png.with_suffix(".gif"), rendered.recipe, fps))
     return written
 
 
@@ -94,24 +94,24 @@ def sample(
     fps = limits.FPS.check("--fps", fps)
     gen = _load(model, backend, device)
     if not dim:
-        r = operations.sample(gen, seed, limits.N.check("--n", n), psi)
-        _done(_write(r, _png_path(out or Path("grid.png"), "grid.png"), gif, fps))
+        rendered = operations.sample(gen, seed, limits.N.check("--n", n), psi)
+        _done(_write(rendered, _png_path(out or Path("grid.png"), "grid.png"), gif, fps))
         return
     steps, dim = limits.STEPS.check("--steps", steps), limits.check_dims("--dim", dim, gen.nz)
     lo, hi = (limits.SWEEP_VALUE.check("--range", x) for x in value_range)
     if not lo < hi:
         raise UserError(f"--range {lo:g} {hi:g}: the first value must be below the second")
-    r = operations.sweep(gen, operations.Vector.of_seed(seed, psi, gen.nz), dim, steps, lo, hi)
+    rendered = operations.sweep(gen, operations.Vector.of_seed(seed, psi, gen.nz), dim, steps, lo, hi)
     folder = out or Path("samples") / ("dim-" + "-".join(str(d) for d in dim))
     if folder.suffix.lower() == ".png" or folder.is_file():
         raise UserError(f"--out {folder}: with --dim, --out is a directory for the frames")
     written = []
-    for row, d in zip(r.frames, dim):
+    for row, d in zip(rendered.frames, dim):
         for i, (frame, value) in enumerate(zip(row, latent.sweep_values(lo, hi, steps))):
-            recipe = {**r.recipe, "frame": {"dim": d, "index": i, "value": round(float(value), 6)}}
+            recipe = {**rendered.recipe, "frame": {"dim": d, "index": i, "value": round(float(value), 6)}}
             written.append(images.save_png(images.single(frame), folder / f"dim{d:03d}_{i:03d}.png", recipe))
     typer.echo(f"wrote {len(written)} frames to {folder}/")
-    _done(_write(r, folder / "strip.png", gif, fps))
+    _done(_write(rendered, folder / "strip.png", gif, fps))
 
 
 @app.command()
@@ -139,8 +139,8 @@ def interpolate(
     steps, psi, fps = limits.STEPS.check("--steps", steps), limits.PSI.check("--psi", psi), limits.FPS.check("--fps", fps)
     gen = _load(model, backend, device)
     start = operations.Vector.of_seed(seed_from, psi, gen.nz)
-    r = operations.interpolate(gen, start, seed_to, steps, "slerp" if slerp else "lerp", psi)
-    _done(_write(r, _png_path(out, "interpolation.png"), gif, fps))
+    rendered = operations.interpolate(gen, start, seed_to, steps, "slerp" if slerp else "lerp", psi)
+    _done(_write(rendered, _png_path(out, "interpolation.png"), gif, fps))
 
 
 @app.command()
@@ -167,5 +167,5 @@ def walk(
     step_size, psi = limits.STEP_SIZE.check("--step-size", step_size), limits.PSI.check("--psi", psi)
     fps = limits.FPS.check("--fps", fps)
     gen = _load(model, backend, device)
-    r = operations.walk(gen, operations.Vector.of_seed(seed, psi, gen.nz), steps, step_size)
-    _done(_write(r, _png_path(out, "walk.png"), gif, fps))
+    rendered = operations.walk(gen, operations.Vector.of_seed(seed, psi, gen.nz), steps, step_size)
+    _done(_write(rendered, _png_path(out, "walk.png"), gif, fps))

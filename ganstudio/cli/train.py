@@ -61,6 +61,8 @@ def train(
     from ganstudio.train.loop import train as run_training
 
     card = run_training(r, run_dir, resume=resume is not None)
+    if card is None:  # a torchrun rank other than 0: rank 0 reports
+        return
     typer.echo(f"trained {card.training['steps']:,} steps in {card.training['seconds']:.0f} s; generator in {run_dir}/")
     warn_short_run(card)
     typer.echo(f"onnx parity: max abs diff {card.parity['max_abs_diff']:.2e}")

@@ -35,11 +35,11 @@ class Outputs:
         self._sweep()
         return self.root / f"{stem}-{digest}{suffix}"
 
-    def png(self, r: Render, stem: str) -> str:
-        return str(images.save_png(r.image, self._path(stem, r.recipe, ".png"), r.recipe))
+    def png(self, rendered: Render, stem: str) -> str:
+        return str(images.save_png(rendered.image, self._path(stem, rendered.recipe, ".png"), rendered.recipe))
 
-    def gif(self, r: Render, stem: str, fps: float) -> str:
-        return str(images.save_gif(r.gif_frames(), self._path(stem, r.recipe, ".gif", fps), r.recipe, fps))
+    def gif(self, rendered: Render, stem: str, fps: float) -> str:
+        return str(images.save_gif(rendered.gif_frames(), self._path(stem, rendered.recipe, ".gif", fps), rendered.recipe, fps))
 
     def copy(self, src: Path, name: str) -> str:
         self._sweep()

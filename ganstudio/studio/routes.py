@@ -55,9 +55,9 @@ def _wanted(format: str, fps: float) -> tuple[str, float]:
     return format, limits.FPS.check("fps", fps)
 
 
-def _reply(r: Render, output: tuple[str, float] = ("png", 0.0)) -> Response:
+def _reply(rendered: Render, output: tuple[str, float] = ("png", 0.0)) -> Response:
     format, fps = output
-    data = images.gif_bytes(r.gif_frames(), r.recipe, fps) if format == "gif" else images.png_bytes(r.image, r.recipe)
+    data = images.gif_bytes(rendered.gif_frames(), rendered.recipe, fps) if format == "gif" else images.png_bytes(rendered.image, rendered.recipe)
     return Response(data, media_type=MEDIA[format])
 
 

@@ -27,11 +27,12 @@ from ganstudio.artifact import atomic, rundir
 from ganstudio.data import datasets
 from ganstudio.eval import split
 from ganstudio.artifact.checkpoint import Card
-from ganstudio.train.devices import pick_device
 from ganstudio.errors import UserError
 from ganstudio.train.export import export_run
 from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ganstudio.train import monitor, state, watchdog
+from ganstudio.train import distributed, state
+from ganstudio.train.monitor import Monitor, Sampler, diversity, evaluate, grad_norms, layer_weights, summary
+from ganstudio.train.watchdog import Watchdog
 from ganstudio.train.losses import Loss, Metrics, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
@@ -64,9 +65,11 @@ class Batches:
 
     def __init__(
         self, images: Tensor, batch_size: int, seed: int, output_range: tuple[float, float],
-        memory_format: torch.memory_format = torch.contiguous_format,
+        memory_format: torch.memory_format = torch.contiguous_format, rows: slice = slice(None),
     ):
+        """rows: the part of each batch this process trains on (its shard of the global batch under torchrun)."""
         self.images, self.batch_size, self.seed, self.memory_format = images, batch_size, seed, memory_format
+        self.rows = rows
         self.per_epoch = len(images) // batch_size
         lo, hi = output_range
         self.scale, self.shift = (hi - lo) / 255.0, lo
@@ -78,7 +81,7 @@ class Batches:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(len(self.images), generator=gen).to(self.images.device)
             self._epoch = epoch
-        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size][self.rows]
         batch = self.images[idx].to(torch.float32, memory_format=self.memory_format)
         return batch.mul_(self.scale).add_(self.shift)
 
@@ -101,7 +104,8 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float, step: int) -> None
 
 def generator_backward(loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable) -> Metrics:
     """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
-    weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone."""
+    weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone.
+    Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap)."""
     d.requires_grad_(False)
     try:
         with amp():
@@ -129,73 +133,86 @@ def train(
     resume: bool = False,
     console: Console | None = None,
     tensorboard: bool = True,
-) -> Card:
-    """Train per the recipe into run_dir (resuming from its last checkpoint if asked); export at the end."""
-    console = console or Console(stderr=True)
+) -> Card | None:
+    """Train per the recipe into run_dir (resuming from its last checkpoint if asked); export at the end.
+
+    Under torchrun every rank calls this (see distributed.py); rank 0 returns the card, the others None."""
     r = recipe
-    device = pick_device(r.device)
+    world = distributed.setup(r.device, r.batch_size)  # under torchrun: this process's rank, shard and device
+    device = world.device
+    console = (console or Console(stderr=True)) if world.main else Console(quiet=True)
     torch.manual_seed(r.seed)
 
     ds = datasets.load(r.dataset, r.data or None, r.image_size)
     if r.hold_out:
         ds = split.training_part(ds)
     g, d, arch = build_models(r, ds)
+    if r.sync_batchnorm:
+        g, d = distributed.sync_batchnorm(g), distributed.sync_batchnorm(d)
     # Convolutions run channels_last, the layout oneDNN (CPU) and cuDNN (tensor cores) are fastest in
     # (measured: 1.15-1.3x the DCGAN step on this CPU); the MLP has no convolutions.
     layout = torch.channels_last if arch["name"] == "dcgan" else torch.contiguous_format
     g, d = g.to(device, memory_format=layout), d.to(device, memory_format=layout)
-    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 else None
+    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 and world.main else None
     output_range = OUTPUT_RANGE[arch["name"]]
     opt_g, opt_d = build_optimizers(r, g, d)
+    g_ddp, d_ddp = world.wrap(g), world.wrap(d)  # the training passes; checkpoints, EMA and export use g and d
     # bf16 forward passes on CUDA (the gradient penalty opts out to fp32 inside the loss); off on CPU
     amp = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=r.amp and device.type == "cuda")
 
     noise = torch.Generator(device=device).manual_seed(r.seed)
-    loss = build_loss(r, noise)
-    instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise)
+    loss = build_loss(r, noise, world)
+    instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
-    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout)
+    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout, world.rows(r.batch_size))
     steps, per_epoch = total_steps(r, len(ds.images))
 
     modules = {"G": g, "D": d, **({"G_ema": g_ema} if g_ema is not None else {})}
     optimizers = {"opt_G": opt_g, "opt_D": opt_d}
     rngs = {"noise": noise}
+    replicas = {"G": g, "D": d}  # what every rank holds (the EMA is rank 0's)
     start, seconds_before, resumed = 0, 0.0, None
-    try:
-        (run_dir / rundir.SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot write {run_dir}: {e.strerror or e}") from None
-    for folder in (run_dir, run_dir / rundir.STATE_DIR, run_dir / rundir.SAMPLES_DIR):
-        atomic.clean(folder)  # temp files of a killed run
+    if world.main:  # rank 0 alone touches the run directory
+        try:
+            (run_dir / rundir.SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write {run_dir}: {e.strerror or e}") from None
+        for folder in (run_dir, run_dir / rundir.STATE_DIR, run_dir / rundir.SAMPLES_DIR):
+            atomic.clean(folder)  # temp files of a killed run
     metrics_file = run_dir / rundir.METRICS_FILE
-    if resume:
+    if resume and world.main:
         last = state.latest(run_dir)
         if last is None:
             raise UserError(f"{run_dir}: no training checkpoint to resume from")
         resumed = state.restore(last, modules, optimizers, rngs)
         start, seconds_before = resumed["step"], resumed.get("seconds", 0.0)
         console.print(f"resuming {run_dir} from step {start:,}")
-    guard = watchdog.Watchdog(run_dir, console, r.max_rollbacks, resumed)
-    watch = monitor.Monitor(run_dir, r.log_every, tensorboard)
-    if resume:
-        watch.resume(resumed.get("monitor"), start, device)
-        guard.rewind(rundir.read_rows(metrics_file))
-    g_layers, d_layers = monitor.layer_weights(g), monitor.layer_weights(d)
+    if resume and world.size > 1:
+        resumed = world.share(replicas, optimizers, rngs, resumed)  # rank 0's restored state and metadata, everywhere
+        start = resumed["step"]
+    watchdog = Watchdog(run_dir, console, r.max_rollbacks, resumed)
+    monitor = Monitor(run_dir, r.log_every, tensorboard and world.main)
+    if resume and world.main:
+        monitor.resume(resumed.get("monitor"), start, device)
+        watchdog.rewind(rundir.read_rows(metrics_file))
+    g_layers, d_layers = layer_weights(g), layer_weights(d)
     sampler = g_ema if g_ema is not None else g
-    eval_sampler = monitor.Sampler(sampler, r.nz, output_range)
+    eval_sampler = Sampler(sampler, r.nz, output_range)
 
     def checkpoint(step: int, seconds: float) -> None:
+        if not world.main:
+            return
         meta = {
             "recipe": r.to_dict(),
             "architecture": arch,
             "output_range": list(output_range),
             "steps_per_epoch": per_epoch,
             "seconds": seconds,
-            "device": str(device),
+            "device": world.label(),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "ganstudio_version": __version__,
-            **guard.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates; alerts so far
-            "monitor": watch.state(),  # the open interval of the metrics, so a resume logs the same rows
+            **watchdog.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates; alerts so far
+            "monitor": monitor.state(),  # the open interval of the metrics, so a resume logs the same rows
         }
         state.save(run_dir, step, meta, modules, optimizers, rngs, r.keep_checkpoints)
 
@@ -210,11 +227,11 @@ def train(
     def roll_back(step: int, what: str) -> int:
         """NaN/Inf by `step`: the last good checkpoint again, at lower learning rates (or stop); its step."""
         last = state.latest(run_dir)
-        guard.diverged(step, what, last, state.step_of(last))
+        watchdog.diverged(step, what, last, state.step_of(last))
         meta = state.restore(last, modules, optimizers, rngs)
         back = meta["step"]
-        watch.resume(meta.get("monitor"), back, device)
-        guard.rewind(rundir.read_rows(metrics_file))
+        monitor.resume(meta.get("monitor"), back, device)
+        watchdog.rewind(rundir.read_rows(metrics_file))
         checkpoint(back, elapsed())  # the lowered rate becomes part of the resume point
         return back
 
@@ -222,52 +239,55 @@ def train(
                TimeRemainingColumn(), TextColumn("{task.fields[health]}")]
     # Redrawn twice a second: the bar moves only every log_every steps, and on a 2-core CPU the default 10
     # redraws a second cost 2.5% of a 28 px step (measured against the same step without a live bar).
-    with Progress(*columns, console=console, transient=False, refresh_per_second=2) as progress, contextlib.closing(watch):
+    with Progress(*columns, console=console, transient=False, refresh_per_second=2) as progress, contextlib.closing(monitor):
         task = progress.add_task("train", total=steps, completed=start, health="")
         step = start
         while step < steps:
-            schedule(r, step, opt_g, opt_d, guard.lr_scale)  # lr decay, momentum ramp: a pure function of the step
+            schedule(r, step, opt_g, opt_d, watchdog.lr_scale)  # lr decay, momentum ramp: a pure function of the step
 
             # Discriminator (critic): n_critic steps, each on its own real batch and fresh fakes; with
             # instance noise both are blurred by the same decaying sigma.
             for k in range(r.n_critic):
-                z = torch.randn(r.batch_size, r.nz, generator=noise, device=device)
+                z = world.take(torch.randn(r.batch_size, r.nz, generator=noise, device=device))
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
-                    clean_real, clean_fake = batches(step * r.n_critic + k), g(z)
+                    clean_real, clean_fake = batches(step * r.n_critic + k), g_ddp(z)
                     real, fake = instance_noise(clean_real, step), instance_noise(clean_fake, step)
-                    loss_d, m = loss.discriminator(d, real, fake)
+                    loss_d, m = loss.discriminator(d_ddp, real, fake)
                 loss_d.backward()
                 opt_d.step()
-            m |= monitor.grad_norms("D", d_layers) | monitor.diversity(clean_real, clean_fake)
+            m |= grad_norms("D", d_layers) | diversity(clean_real, clean_fake)
 
             # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
             m_g = generator_backward(loss, d, fake, real, step, amp)
-            m |= m_g | monitor.grad_norms("G", g_layers)
+            m |= m_g | grad_norms("G", g_layers)
             opt_g.step()
             if g_ema is not None:
                 ema_update(g_ema, g, r.ema_decay, step)
 
             # Watch: name failure modes; on NaN/Inf (in a logged row, or in the weights about to be saved) roll back.
             evaluated = None
-            if r.eval_every and (step + 1) % r.eval_every == 0:
-                evaluated = monitor.evaluate(eval_sampler, r.dataset, r.data or None, r.eval_n, r.seed)
-            logged = watch.add(step, m, last=step + 1 == steps, extra=evaluated)
-            nan_in = guard.check(step + 1, logged, partial=watch.pending) if logged is not None else None
+            if world.main and r.eval_every and (step + 1) % r.eval_every == 0:
+                evaluated = evaluate(eval_sampler, r.dataset, r.data or None, r.eval_n, r.seed)
+            logged = monitor.add(step, m, last=step + 1 == steps, extra=evaluated) if world.main else None
+            nan_in = watchdog.check(step + 1, logged, partial=monitor.pending) if logged is not None else None
             due = (step + 1) % r.checkpoint_every == 0 or step + 1 == steps
             if nan_in is None and due and not state.finite(modules, optimizers):
                 nan_in = "the weights"
+            if due or (step + 1) % r.log_every == 0:
+                nan_in = world.agree(nan_in)  # rank 0's verdict: every rank rolls back (or stops) at the same step
             if nan_in is not None:
-                step = roll_back(step + 1, nan_in)
+                step, watchdog.lr_scale = world.together(lambda: (roll_back(step + 1, nan_in), watchdog.lr_scale))
+                world.share(replicas, optimizers, rngs)
                 progress.update(task, completed=step)
                 continue
             if logged is not None:
-                progress.update(task, completed=step + 1, health=monitor.summary(logged) + guard.badge())
-            if (step + 1) % r.sample_every == 0 or step + 1 == steps:
+                progress.update(task, completed=step + 1, health=summary(logged) + watchdog.badge())
+            if world.main and ((step + 1) % r.sample_every == 0 or step + 1 == steps):
                 _grid(sampler, fixed_z, output_range, run_dir / rundir.SAMPLES_DIR / f"step_{step + 1:07d}.png")
             if due:
                 checkpoint(step + 1, elapsed())
             step += 1
 
-    return export_run(run_dir)
+    return world.finish(lambda: export_run(run_dir))

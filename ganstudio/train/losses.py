@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganstudio.train.distributed import World
 from ganstudio.train.recipe import Recipe
 
 Metrics = dict[str, Tensor]
@@ -59,13 +60,16 @@ class DCGANLoss:
         return loss, {"loss_g": loss.detach()}
 
 
-def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, noise: torch.Generator) -> tuple[Tensor, Tensor]:
+def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, noise: torch.Generator, world: World = World()) -> tuple[Tensor, Tensor]:
     """(E[(|grad_x D(x)| - 1)^2], E|grad_x D(x)|) over x = random interpolates of real and fake (fake detached).
 
     Always fp32 with autocast off: in bf16 the squared gradient norms lose most of their digits and the
-    double backward can overflow to NaN. The interpolation weights come from the loop's seeded generator.
+    double backward can overflow to NaN. The interpolation weights come from the loop's seeded generator
+    (under torchrun: the global batch's weights, this rank's rows). Through a DDP critic the input gradient
+    is autograd.grad (no reduction: it is per sample); the penalty's weight gradients reach the parameters
+    in the critic's one backward, which DDP averages.
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=noise, device=real.device)
+    eps = world.draw(torch.rand, (real.shape[0], 1, 1, 1), generator=noise, device=real.device)
     with torch.autocast(real.device.type, enabled=False):
         x = torch.lerp(real.detach().float(), fake.detach().float(), eps).requires_grad_(True)
         scores, _ = d(x)
@@ -77,14 +81,14 @@ def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, noise: torch.Gene
 class WGANGPLoss:
     """The critic maximises E D(real) - E D(fake) (the Wasserstein estimate) under a soft 1-Lipschitz penalty."""
 
-    def __init__(self, gp_weight: float, noise: torch.Generator):
-        self.gp_weight, self.noise = gp_weight, noise
+    def __init__(self, gp_weight: float, noise: torch.Generator, world: World = World()):
+        self.gp_weight, self.noise, self.world = gp_weight, noise, world
 
     def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
         real_scores, _ = d(real)
         fake_scores, _ = d(fake.detach())
         wasserstein = real_scores.float().mean() - fake_scores.float().mean()
-        penalty, grad_norm = gradient_penalty(d, real, fake, self.noise)
+        penalty, grad_norm = gradient_penalty(d, real, fake, self.noise, self.world)
         loss = -wasserstein + self.gp_weight * penalty
         metrics = {
             "loss_d": loss.detach(),
@@ -141,9 +145,9 @@ class FeatureMatching:
         return loss, {"loss_g": loss.detach(), "loss_g_adv": metrics["loss_g"], "feature_distance": distance.detach()}
 
 
-def build_loss(r: Recipe, noise: torch.Generator) -> Loss:
+def build_loss(r: Recipe, noise: torch.Generator, world: World = World()) -> Loss:
     """The recipe's objective; `noise` is the loop's seeded generator (the penalty's interpolation weights)."""
-    adversarial: Loss = WGANGPLoss(r.gp_weight, noise) if r.model == "wgan-gp" else DCGANLoss(r.loss, r.label_smoothing)
+    adversarial: Loss = WGANGPLoss(r.gp_weight, noise, world) if r.model == "wgan-gp" else DCGANLoss(r.loss, r.label_smoothing)
     if r.feature_matching > 0:
         return FeatureMatching(adversarial, r.feature_matching, r.feature_matching_ramp, r.feature_matching_only)
     return adversarial

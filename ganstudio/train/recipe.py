@@ -58,6 +58,7 @@ class Recipe:
     ndf: int = 64  # discriminator width at its first layer (mlp: D's hidden width, notebook 200)
     critic_norm: str = "auto"  # D's normalisation: auto (see AUTO_NORM) | batch | layer | none
     spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al.)
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics of the global batch, not each process's shard
     # the objective
     loss: str = "nonsaturating"  # dcgan/mlp generator objective: nonsaturating | minimax
     label_smoothing: float = 0.0  # one-sided: real labels become 1 - this (0.1 -> 0.9); dcgan/mlp
@@ -168,6 +169,8 @@ class Recipe:
             raise UserError("gp_weight applies to model wgan-gp only")
         if self.model == "mlp" and self.d_norm != "none":
             raise UserError("the MLP discriminator has no normalisation layers: leave critic_norm auto (or none)")
+        if self.model == "mlp" and self.sync_batchnorm:
+            raise UserError("sync_batchnorm: the MLP GAN has no BatchNorm layers to synchronise (dcgan and wgan-gp have)")
 
     def _check_tricks(self) -> None:
         if not 0 <= self.feature_matching <= 1000:

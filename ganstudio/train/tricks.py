@@ -11,10 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ganstudio.train.distributed import World
+
 
 class InstanceNoise:
-    def __init__(self, sigma: float, steps: int, noise: torch.Generator):
-        self.start, self.steps, self.noise = sigma, steps, noise
+    def __init__(self, sigma: float, steps: int, noise: torch.Generator, world: World = World()):
+        """world: under torchrun each rank's noise is its rows of the global batch's (World.draw)."""
+        self.start, self.steps, self.noise, self.world = sigma, steps, noise, world
 
     def sigma(self, step: int) -> float:
         """sigma(0) = start, falling linearly to 0 at `steps` and staying there."""
@@ -25,4 +28,4 @@ class InstanceNoise:
         sigma = self.sigma(step)
         if sigma == 0.0:
             return x
-        return x + sigma * torch.randn(x.shape, generator=self.noise, device=x.device, dtype=x.dtype)
+        return x + sigma * self.world.draw(torch.randn, tuple(x.shape), generator=self.noise, device=x.device, dtype=x.dtype)
