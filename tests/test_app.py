@@ -125,7 +125,8 @@ def test_a_session_picks_edits_and_resets(studio, key):
     path, info = studio.current(s)
     recipe = images.read_recipe(path)
     assert recipe["op"] == "edit" and recipe["vector"]["edits"] == {str(dim): LATENT_LIMIT}
-    assert f"dims {dim}=+4.00" in info and "SeFa 1:-10.0" in info
+    final = studio.vector(s).z[dim]  # the caption shows a dimension as its slider does: directions included
+    assert f"dims {dim}={final:+.2f}" in info and "SeFa 1:-10.0" in info
     # The recipe alone re-makes the image: its vector round-trips exactly.
     gen = studio.generator(key)
     remade = images.tile(gen.images(np.asarray(recipe["vector"]["z"], dtype=np.float32)[None]))

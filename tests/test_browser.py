@@ -52,7 +52,7 @@ def test_slider_sweep_and_screenshot(page, tmp_path: Path):
     expect(current).to_be_visible()
     first = current.get_attribute("src")
 
-    page.locator("button.thumbnail-item").nth(3).click()  # pick seed 3 from the grid
+    page.locator("#grid-tiles button.thumbnail-item").nth(3).click()  # pick seed 3 from the grid
     expect(current).not_to_have_attribute("src", first)
     expect(page.locator("#current-info")).to_contain_text("seed 3")
     picked = current.get_attribute("src")
@@ -91,9 +91,14 @@ def info(page) -> str:
 def test_frames_undo_link_and_directions(page, tmp_path: Path):
     page, outside = page
     page.get_by_role("tab", name="Sample").click()
-    page.locator("button.thumbnail-item").nth(5).click()
+    typed = page.locator("input[type=number][aria-label*='Images (n)']")
+    typed.fill("6")
+    typed.press("Enter")  # Enter applies a typed n
+    expect(page.locator("#grid-tiles button.thumbnail-item")).to_have_count(6)
+    page.locator("#grid-tiles button.thumbnail-item").nth(5).click()
     expect(page.locator("#current-info")).to_contain_text("seed 5")
     expect(page.locator("#current-info")).to_contain_text("unedited")
+    expect(page.locator("#how-to").get_by_text("How to explore.")).to_be_hidden()  # read: it collapsed
 
     page.get_by_role("tab", name="Dimensions").click()
     page.locator(".sweep-one").first.click()  # ⇆ beside the strongest dimension's slider

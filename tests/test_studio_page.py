@@ -182,8 +182,6 @@ def test_a_strip_animates_as_webp(studio, s, tmp_path):
 
 
 def test_the_timeline_shows_steps_and_the_runs_curves(tmp_path, monkeypatch):
-    import gradio as gr
-
     from ganstudio.studio import tabs_paths
 
     run = tmp_path / "runs" / "run"
@@ -198,12 +196,12 @@ def test_the_timeline_shows_steps_and_the_runs_curves(tmp_path, monkeypatch):
     studio = Studio(str(run), out_dir=tmp_path / "out")
     timeline = tabs_paths.Timeline(*[None] * 5)
     tab, slider, _, caption, chart = timeline.panels(studio, "run")
-    assert tab.visible is True and (slider["minimum"], slider["maximum"], slider["step"], slider["value"]) == (250, 750, 250, 750)
+    assert tab["visible"] is True and (slider["minimum"], slider["maximum"], slider["step"], slider["value"]) == (250, 750, 250, 750)
     assert caption.startswith("step 750") and chart.width == curves.WIDTH
     assert [t for t, _, _ in curves.series(rows)] == ["Losses", "D(x), D(G(z))", "Eval: fd"]
     assert curves.chart([], 0, 0, 1) is None
     tab, *_ = timeline.panels(Studio(str(SHIPPED), out_dir=tmp_path / "o2"), "mnist-dcgan")
-    assert isinstance(tab, gr.Tab) and tab.visible is False  # no snapshots: no tab
+    assert tab["visible"] is False  # no snapshots: no tab
 
 
 def test_recipes_refuse_what_names_no_vector():
@@ -224,3 +222,13 @@ def test_search_errors_and_the_card_say_the_right_thing(studio, monkeypatch, tmp
     monkeypatch.chdir(tmp_path)  # a server started elsewhere still shows the path inside the project
     card = studio.card_markdown(studio.models.default)
     assert "`checkpoints/mnist-dcgan`" in card and str(catalog.REPO_ROOT) not in card
+
+
+def test_before_shows_the_seeds_own_image_and_undo_skips_another_models_steps(studio, s):
+    views.set_dim(studio, s, 0, 3.0)
+    path, line = views.before(studio, s)
+    assert images.read_recipe(path) == images.read_recipe(studio.sample(s.model, 11, 1, 0.9))  # `sample --seed 11 --n 1`
+    assert "unedited" in line and s.edits  # looking does not change the vector
+    s.remember()
+    s.switch("elsewhere", {"sefa": 8, "ganspace": 8}, [])
+    assert not s.undo()  # the only steps were made on the other model

@@ -54,7 +54,7 @@ CSS = """
   font-size: 11px !important; text-align: center !important; background: none !important; padding: 1px 0 0 !important; }
 .strip .grid-container { padding-top: 0 !important; }
 .slot:not(:has(input[type=range])) { display: none !important; }
-.dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); max-height: 430px; overflow-y: auto;
+.dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); max-height: 320px; overflow-y: auto;
   padding-right: 6px; gap: 4px 10px !important; }
 .slot { flex-wrap: nowrap !important; align-items: center !important; gap: 4px !important; }
 .sweep-one { max-width: 36px; }

@@ -156,8 +156,10 @@ class Studio:
         if v.is_seed:
             return self.out.png(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
         parts = [f"**seed {v.seed}** · ψ {v.psi:g}"]
-        if v.edits:
-            parts.append("dims " + ", ".join(f"{d}={x:+.2f}" for d, x in sorted(v.edits.items())))
+        if len(v.edits) > 8:  # a clicked interpolation or walk frame: every dimension is written
+            parts.append(f"{len(v.edits)} dims set")
+        elif v.edits:  # each at its value in the final vector, as its slider shows it
+            parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in sorted(v.edits)))
         for m, amounts in v.directions.items():
             moved = [f"{j + 1}:{a:+.1f}" for j, a in enumerate(amounts) if a]
             if moved:

@@ -163,7 +163,7 @@ def sample_tab(page: Page) -> Grid:
             sample_btn = gr.Button("Sample", variant="primary", scale=1, min_width=100)
         gr.Markdown("Seeds *first seed* … *first seed + n − 1*. **Click an image to make it the current one.**")
         gallery = gr.Gallery(show_label=False, columns=8, height="auto", allow_preview=False, object_fit="contain",
-                             elem_classes="pixels", buttons=[])
+                             elem_id="grid-tiles", elem_classes="pixels", buttons=[])
         file = gr.DownloadButton("⬇ Grid PNG (with recipe)", size="sm", elem_id="grid-png")
     grid = Grid(seed, n, gallery, file)
     inputs = [page.model, seed, n, page.psi]

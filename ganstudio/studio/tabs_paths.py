@@ -82,14 +82,14 @@ class Timeline:
     def panels(self, studio: Studio, key: str) -> list[Any]:
         """The timeline at a model's last kept step, or the tab hidden when the model kept no snapshots."""
         shots = studio.snapshots(key)
-        if not shots:
-            return [gr.Tab(visible=False), gr.update(visible=False), None, "", None]
+        if not shots:  # Gradio 6.31 shows a hidden tab on an update but does not hide a shown one: say why it is empty
+            return [gr.update(visible=False), gr.update(visible=False), None, f"{key} kept no training snapshots.", None]
         steps = [s for s, _ in shots]
         spacing = reduce(math.gcd, [b - a for a, b in zip(steps, steps[1:])], 0) or 1
         frame, caption = studio.snapshot(key, len(shots) - 1)
         slider = gr.update(minimum=steps[0], maximum=max(steps[-1], steps[0] + 1), step=spacing, value=steps[-1],
                            visible=len(shots) > 1)
-        return [gr.Tab(visible=True), slider, frame, caption, self.curves(studio, key, steps[-1], steps)]
+        return [gr.update(visible=True), slider, frame, caption, self.curves(studio, key, steps[-1], steps)]
 
     @staticmethod
     def curves(studio: Studio, key: str, step: int, steps: list[int]) -> Any:
