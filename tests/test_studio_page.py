@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import numpy as np

@@ -139,9 +139,7 @@ def wire_session(
 
     @ui
     def on_model(s: Session | None, key: str) -> list[Any]:
-        with ready(s).lock:
-            s.remember()
-            studio.switch_model(s, key)
+        studio.switch_model(ready(s), key)
         return [*show_all(s), *model_panels(s)]
 
     @ui

@@ -60,9 +60,6 @@ def chart(rows: Sequence[dict[str, Any]], step: int, first: int, last: int) -> I
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
 
-        def y_of(v: float) -> float:
-            return y1 - (v - lo) / (hi - lo) * (y1 - y0)
-
         draw.rectangle([LEFT, y0, WIDTH - RIGHT, y1], outline="#d4d4d8")
         draw.text((LEFT, y0 - 17), title, fill="#27272a", font=font)
         draw.text((4, y0), f"{hi:.3g}", fill="#71717a", font=font)
@@ -70,7 +67,7 @@ def chart(rows: Sequence[dict[str, Any]], step: int, first: int, last: int) -> I
         legend_x = WIDTH - RIGHT - 8
         for i, (name, pts) in enumerate(reversed(list(lines.items()))):
             colour = COLOURS[(len(lines) - 1 - i) % len(COLOURS)]
-            xy = [(x_of(s), y_of(v)) for s, v in pts]
+            xy = [(x_of(s), y1 - (v - lo) / (hi - lo) * (y1 - y0)) for s, v in pts]
             if points or len(xy) == 1:
                 for x, y in xy:
                     draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)

@@ -17,8 +17,8 @@ import gradio as gr
 from ganstudio.explore import limits
 from ganstudio.studio import views
 from ganstudio.studio.page import BUTTONS, PRIVATE, QUIET, Page, pixels, ready, ui
-from ganstudio.studio.session import Session
 from ganstudio.studio.service import Studio
+from ganstudio.studio.session import Session
 
 __all__ = ["PRIVATE", "QUIET", "Page", "pixels", "ready", "ui"]
 

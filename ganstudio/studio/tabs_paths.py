@@ -3,6 +3,7 @@ clicked) and the run that made the model."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class Timeline:
         if not shots:  # Gradio 6.31 shows a hidden tab on an update but does not hide a shown one: say why it is empty
             return [gr.update(visible=False), gr.update(visible=False), None, f"{key} kept no training snapshots.", None]
         steps = [s for s, _ in shots]
-        spacing = reduce(math.gcd, [b - a for a, b in zip(steps, steps[1:])], 0) or 1
+        spacing = reduce(math.gcd, [b - a for a, b in itertools.pairwise(steps)], 0) or 1
         frame, caption = studio.snapshot(key, len(shots) - 1)
         slider = gr.update(minimum=steps[0], maximum=max(steps[-1], steps[0] + 1), step=spacing, value=steps[-1],
                            visible=len(shots) > 1)

@@ -117,8 +117,7 @@ def restore_png(studio: Studio, s: Session, path: str | None) -> str:
         st = recipes.of_z(st, z)  # the directions were computed otherwise then: keep the exact vector
     with s.lock:
         if s.model != key:
-            s.remember()
-            studio.switch_model(s, key)
+            studio.switch_model(s, key)  # undo goes back as far as the switch (steps on other models are skipped)
         s.apply(st)
     return f"Restored {name}: {key}, seed {st.seed}, ψ {st.psi:g}" + (" with its edits" if st.edits or any(any(a) for a in st.amounts.values()) else "")
 
