@@ -125,7 +125,8 @@ def test_a_session_picks_edits_and_resets(studio, key):
     path, info = studio.current(s)
     recipe = images.read_recipe(path)
     assert recipe["op"] == "edit" and recipe["vector"]["edits"] == {str(dim): LATENT_LIMIT}
-    assert f"dims {dim}=+4.00" in info and "SeFa 1:-10.0" in info
+    final = studio.vector(s).z[dim]  # the caption shows a dimension as its slider does: directions included
+    assert f"dims {dim}={final:+.2f}" in info and "SeFa 1:-10.0" in info
     # The recipe alone re-makes the image: its vector round-trips exactly.
     gen = studio.generator(key)
     remade = images.tile(gen.images(np.asarray(recipe["vector"]["z"], dtype=np.float32)[None]))
@@ -405,3 +406,15 @@ def test_a_port_in_use_is_one_line(server):
 def test_recipes_are_json_in_the_png(studio, key):
     raw = images.Image.open(studio.sample(key, 1, 2, 1.0)).text[images.RECIPE_KEY]
     assert json.loads(raw)["model_sha256"] == runtime.load(SHIPPED).sha256
+
+
+def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, key, tmp_path):
+    card = studio.card_markdown(key)
+    assert "**Eval**" in card and "| measure | this model | real vs real |" in card
+    sheet = studio.eval_sheet(key)
+    assert sheet is not None and Path(sheet).is_file()
+    bare = tmp_path / "bare"  # a model with no eval.json: the card says how to make one, and shows no sheet
+    shutil.copytree(SHIPPED, bare, ignore=shutil.ignore_patterns("eval*"))
+    other = Studio(str(bare), out_dir=tmp_path / "out")
+    assert "No eval yet: `ganstudio eval" in other.card_markdown(other.models.default)
+    assert other.eval_sheet(other.models.default) is None

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from ganstudio.artifact import catalog
 
@@ -50,7 +52,7 @@ def test_slider_sweep_and_screenshot(page, tmp_path: Path):
     expect(current).to_be_visible()
     first = current.get_attribute("src")
 
-    page.locator("button.thumbnail-item").nth(3).click()  # pick seed 3 from the grid
+    page.locator("#grid-tiles button.thumbnail-item").nth(3).click()  # pick seed 3 from the grid
     expect(current).not_to_have_attribute("src", first)
     expect(page.locator("#current-info")).to_contain_text("seed 3")
     picked = current.get_attribute("src")
@@ -63,9 +65,10 @@ def test_slider_sweep_and_screenshot(page, tmp_path: Path):
     expect(page.locator("#current-info")).to_contain_text("=+4.00")
 
     page.get_by_role("button", name="Sweep this dimension").click()
-    strip = page.locator("#sweep-strip img")
-    expect(strip).to_be_visible()
-    assert strip.evaluate("img => img.naturalWidth") > 5 * strip.evaluate("img => img.naturalHeight")  # a strip of frames
+    frames = page.locator("#sweep-frames .thumbnail-item")
+    expect(frames).to_have_count(10)  # one clickable frame per step, its value under it
+    expect(page.locator("#sweep-frames")).to_contain_text("+3.00")
+    expect(page.locator("#sweep-png")).to_be_visible()
 
     page.screenshot(path=tmp_path / "studio.png", full_page=True)
     assert (tmp_path / "studio.png").stat().st_size > 10_000
@@ -79,3 +82,76 @@ def test_slider_sweep_and_screenshot(page, tmp_path: Path):
     search.fill("10-13")
     search.press("Enter")
     expect(page.locator(".dims input[type=range]:visible")).to_have_count(4)
+
+
+def info(page) -> str:
+    return page.locator("#current-info").inner_text()
+
+
+def test_frames_undo_link_and_directions(page, tmp_path: Path):
+    page, outside = page
+    page.get_by_role("tab", name="Sample").click()
+    typed = page.locator("input[type=number][aria-label*='Images (n)']")
+    typed.fill("6")
+    typed.press("Enter")  # Enter applies a typed n
+    expect(page.locator("#grid-tiles button.thumbnail-item")).to_have_count(6)
+    page.locator("#grid-tiles button.thumbnail-item").nth(5).click()
+    expect(page.locator("#current-info")).to_contain_text("seed 5")
+    expect(page.locator("#current-info")).to_contain_text("unedited")
+    expect(page.locator("#how-to").get_by_text("How to explore.")).to_be_hidden()  # read: it collapsed
+
+    page.get_by_role("tab", name="Dimensions").click()
+    page.locator(".sweep-one").first.click()  # ⇆ beside the strongest dimension's slider
+    frames = page.locator("#sweep-frames .thumbnail-item")
+    expect(frames).to_have_count(10)
+    frames.first.click()  # the frame at -3 becomes the current image
+    expect(page.locator("#current-info")).to_contain_text("=-3.00")
+    expect(page.locator(".dims input[type=range]").first).to_have_value("-3")
+    page.screenshot(path=tmp_path / "frame-picked.png", full_page=True)
+
+    page.locator("#undo").click()
+    expect(page.locator("#current-info")).to_contain_text("unedited")
+    page.locator("#redo").click()
+    expect(page.locator("#current-info")).to_contain_text("=-3.00")
+    edited = info(page)
+
+    page.get_by_role("tab", name="Directions").click()
+    sefa = page.locator("input[type=range][aria-label*='SeFa 2']").first
+    sefa.focus()
+    sefa.press("End")  # SeFa 2 to its top
+    expect(page.locator("#current-info")).to_contain_text("SeFa 2:+10.0")
+    page.locator(".slot", has=sefa).locator("button.reset-button").click()  # its ↺: back to 0, and the image with it (defect 11)
+    expect(page.locator("#current-info")).not_to_contain_text("SeFa")
+    assert info(page) == edited
+
+    page.locator("#copy-link").click()
+    link = page.locator("#link textarea")
+    expect(link).to_have_value(re.compile(r"\?model=.*seed=5.*dims="))
+    other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.goto(link.input_value())
+    expect(other.locator("#current-info")).to_contain_text("=-3.00")
+    assert other.locator("#current-info").inner_text() == edited
+    other.screenshot(path=tmp_path / "link-opened.png", full_page=True)
+    other.close()
+    assert not page.locator(".toast-body").is_visible()
+    assert outside == []
+
+
+def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
+    import subprocess
+    import sys
+
+    page, _ = page
+    png = tmp_path / "seed42.png"
+    subprocess.run([sys.executable, "-m", "ganstudio", "sample", "--model", str(SHIPPED), "--seed", "42", "--n", "1",
+                    "--psi", "0.7", "--out", str(png)], check=True, capture_output=True)
+    page.locator("#drop input[type=file]").set_input_files(str(png))
+    expect(page.locator("#current-info")).to_contain_text("seed 42")
+    expect(page.locator("#current-info")).to_contain_text("ψ 0.7")
+    page.screenshot(path=tmp_path / "dropped.png", full_page=True)
+
+    foreign = tmp_path / "foreign.png"
+    Image.new("L", (8, 8)).save(foreign)
+    page.locator("#drop input[type=file]").set_input_files(str(foreign))
+    expect(page.locator(".toast-body.error")).to_contain_text("carries no ganstudio recipe")
+    expect(page.locator("#current-info")).to_contain_text("seed 42")  # nothing changed

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ganstudio.artifact.catalog import ModelDir
+from ganstudio.artifact.catalog import REPO_ROOT, ModelDir
 from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS, Card, read_card, read_header, sha256_file
 from ganstudio.errors import UserError
 
@@ -105,7 +105,7 @@ def describe(model: ModelDir, extra: Rows = ()) -> Table:
 def markdown(model: ModelDir, key: str) -> str:
     """The studio's model card."""
     card = read_card(model.weights)
-    lines = [f"**{key}** — `{_short(model.path)}`"]
+    lines = [f"**{key}** — `{_shown_to_visitors(model.path)}`"]
     lines += [f"- **{label}** {text}" for label, text in card_rows(card)]
     return "\n".join(lines)
 
@@ -135,6 +135,17 @@ def list_table(models: list[ModelDir]) -> Table | str:
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _shown_to_visitors(path: Path) -> str:
+    """A path as the studio's visitors see it: relative to the project (or the working directory), else only its
+    last two parts, so the page never shows the server's directory tree."""
+    for root in (REPO_ROOT, Path.cwd()):
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(Path("…", *path.resolve().parts[-2:]))
 
 
 def _short(path: Path) -> str:

@@ -2,7 +2,8 @@
 
 Layout: the model and truncation on top; the current image on the left (every tab edits or starts from it);
 tabs on the right for sampling, per-dimension sliders and sweeps, SeFa/GANSpace directions, interpolation,
-random walks and a run's training timeline (ganstudio.studio.tabs builds each). The named endpoints sample,
+random walks and a run's training timeline (ganstudio.studio.tabs, tabs_latent and tabs_paths build each).
+A link (?model=&seed=&psi=&dims=&sefa=&ganspace=) opens the view it names. The named endpoints sample,
 sweep, interpolate and walk are the CLI's operations, callable with gradio_client.
 
 Inference goes through ONNX Runtime (ganstudio.explore.runtime); nothing here imports torch.
@@ -30,11 +31,13 @@ from starlette.routing import Mount  # noqa: E402
 
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
-from ganstudio.studio import routes, tabs  # noqa: E402
+from ganstudio.studio import routes, tabs, tabs_latent, tabs_paths, views  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
+from ganstudio.studio.page import PRIVATE, Page, ready, ui  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
 from ganstudio.studio.session import Session  # noqa: E402
-from ganstudio.studio.tabs import PRIVATE, Page, ready, ui  # noqa: E402
+
+__all__ = ["build", "launch", "start", "ui"]
 
 CSS = """
 .pixels img { image-rendering: pixelated; object-fit: contain !important; width: 100%; height: 100%; }
@@ -44,8 +47,18 @@ CSS = """
 .pixels .gallery-item { height: auto !important; }
 .pixels .grid-wrap { min-height: 0 !important; }
 .pixels .caption-label { opacity: 0; font-size: 11px; } .pixels .thumbnail-item:hover .caption-label { opacity: 1; }
-.dims { display: block !important; max-height: 430px; overflow-y: auto; padding-right: 6px; }
-.dims > .form { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); flex-shrink: 0 !important; }
+.strip .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex; flex-direction: column;
+  overflow: visible !important; }
+.strip .thumbnail-item > img { aspect-ratio: 1 / 1; height: auto !important; }
+.strip .caption-label { opacity: 1 !important; position: static !important; max-width: none !important; border: none !important;
+  font-size: 11px !important; text-align: center !important; background: none !important; padding: 1px 0 0 !important; }
+.strip .grid-container { padding-top: 0 !important; }
+.slot:not(:has(input[type=range])) { display: none !important; }
+.dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); max-height: 320px; overflow-y: auto;
+  padding-right: 6px; gap: 4px 10px !important; }
+.slot { flex-wrap: nowrap !important; align-items: center !important; gap: 4px !important; }
+.sweep-one { max-width: 36px; }
+#model input { font-size: 13px; text-overflow: ellipsis; }
 #title h2 { margin: 0; } #title p { margin: 0; opacity: 0.7; }
 """
 
@@ -70,28 +83,31 @@ def build(studio: Studio) -> gr.Blocks:
                 tabs.current_column(page)
             with gr.Column(scale=3), gr.Tabs():
                 grid = tabs.sample_tab(page)
-                dims = tabs.dimensions_tab(page, n_slots, nz_max)
-                directions = tabs.directions_tab(page)
-                tabs.interpolate_tab(page)
-                tabs.walk_tab(page)
-                timeline = tabs.timeline_tab(page)
+                dims = tabs_latent.dimensions_tab(page, n_slots, nz_max)
+                directions = tabs_latent.directions_tab(page)
+                strips = [dims.strip, directions.strip, tabs_paths.interpolate_tab(page), tabs_paths.walk_tab(page)]
+                timeline = tabs_paths.timeline_tab(page)
         wire_session(demo, page, grid, dims, directions, timeline, n_slots)
+        directions.wire(page)
+        tabs.wire_current(page)
+        for strip in strips:
+            strip.wire(page)
     return demo
 
 
 def wire_session(
-    demo: gr.Blocks, page: Page, grid: tabs.Grid, dims: tabs.Dimensions, directions: dict[str, list[gr.Slider]],
-    timeline: tabs.Timeline, n_slots: int,
+    demo: gr.Blocks, page: Page, grid: tabs.Grid, dims: tabs_latent.Dimensions, directions: tabs_latent.Directions,
+    timeline: tabs_paths.Timeline, n_slots: int,
 ) -> None:
     """The session's events: what makes a new current image, and everything that follows from it."""
     studio = page.studio
-    dir_sliders = [x for m in METHODS for x in directions[m]]
-    view_out = [*page.current, *dims.slots, *dir_sliders]
-    model_out = [page.card, dims.summary, dims.sweep_dim, timeline.slider, timeline.image, timeline.text]
+    dir_sliders = [x for m in METHODS for x in directions.sliders[m]]
+    page.view_out = [*page.current, *dims.slots, *dir_sliders]
+    page.model_out = [page.card, page.sheet, dims.summary, dims.sweep_dim, *timeline.outputs]
 
     def show_all(s: Session) -> list[Any]:
-        """The current image plus every slider that depends on it (after a new seed, model or reset)."""
-        ups = [gr.update(label=f"dim {x.dim} · #{x.rank} ({x.score:.3f})", value=x.value, visible=True) for x in studio.slots(s, n_slots)]
+        """The current image plus every slider that depends on it (after a new seed, model, reset, undo...)."""
+        ups = [gr.update(label=f"dim {x.dim} · #{x.rank} ({x.score:.3f})", value=x.value, visible=True) for x in views.slots(studio, s, n_slots)]
         ups += [gr.update(visible=False)] * (n_slots - len(ups))
         st = s.state()
         labels = studio.analysis(st.model).labels()
@@ -102,22 +118,26 @@ def wire_session(
     def model_panels(s: Session) -> list[Any]:
         an, nz = studio.analysis(s.model), studio.generator(s.model).nz
         sweep_dim = gr.update(value=int(an.effects.order[0]), maximum=nz - 1)
-        return [studio.card_markdown(s.model), an.summary(), sweep_dim, *timeline.panels(studio, s.model)]
+        sheet = studio.eval_sheet(s.model)
+        return [studio.card_markdown(s.model), gr.update(value=sheet, visible=sheet is not None), an.summary(), sweep_dim,
+                *timeline.panels(studio, s.model)]
 
-    def after(fn: Any) -> Any:
-        """A callback on the session, then every panel that shows it."""
-
-        @ui
-        def run(s: Session | None, *args: Any) -> list[Any]:
-            fn(ready(s), *args)
-            return show_all(s)
-
-        return run
+    page.show_all, page.model_panels = show_all, model_panels
+    view_out, model_out = page.view_out, page.model_out
 
     @ui
-    def on_load(key: str, first_seed: int, p: float) -> list[Any]:
+    def on_load(key: str, first_seed: int, p: float, how_to_read: bool, request: gr.Request) -> list[Any]:
         s = studio.new_session(key, seed=first_seed, psi=p)
-        return [s, *show_all(s), *model_panels(s)]
+        query = dict(request.query_params) if request is not None else {}
+        try:
+            opened = views.open_link(studio, s, query)
+        except UserError as e:  # a bad link still opens the studio, on its defaults
+            gr.Warning(f"this link cannot be opened: {e}")
+        else:
+            if opened:
+                gr.Info(opened)
+        st = s.state()
+        return [s, st.model, st.psi, gr.Accordion(open=not how_to_read), *show_all(s), *model_panels(s)]
 
     @ui
     def on_model(s: Session | None, key: str) -> list[Any]:
@@ -131,18 +151,23 @@ def wire_session(
 
     @ui
     def on_pick(s: Session | None, evt: gr.SelectData) -> list[Any]:
-        studio.pick(ready(s), evt.index)
-        return show_all(s)
+        views.undoable(studio.pick)(ready(s), evt.index)
+        return [gr.Accordion(open=False), *show_all(s)]  # a picked image: the how-to has been read
 
     session = page.session
-    grid.refill(page, demo.load(on_load, [page.model, grid.seed, page.psi], [session, *view_out, *model_out], **PRIVATE))
-    grid.gallery.select(on_pick, session, view_out, **PRIVATE)
-    page.current_seed.submit(after(studio.set_seed), [session, page.current_seed], view_out, **PRIVATE)
-    page.reset.click(after(Session.clear_edits), session, view_out, **PRIVATE)
-    grid.refill(page, page.psi.release(after(studio.set_psi), [session, page.psi], view_out, **PRIVATE))
+    how_to_read = gr.Checkbox(False, visible=False)
+    loaded = demo.load(on_load, [page.model, grid.seed, page.psi, how_to_read],
+                       [session, page.model, page.psi, page.how_to, *view_out, *model_out],
+                       js=tabs.how_to_seen_js(), **PRIVATE)
+    grid.refill(page, loaded)
+    grid.gallery.select(on_pick, session, [page.how_to, *view_out], **PRIVATE)
+    grid.gallery.select(None, None, None, js=f"() => localStorage.setItem('{tabs.HOW_TO_READ}', '1')", **PRIVATE)
+    page.current_seed.submit(page.whole(views.undoable(studio.set_seed)), [session, page.current_seed], view_out, **PRIVATE)
+    page.reset.click(page.whole(views.undoable(Session.clear_edits)), session, view_out, **PRIVATE)
+    grid.refill(page, page.psi.release(page.whole(views.undoable(studio.set_psi)), [session, page.psi], view_out, **PRIVATE))
     grid.refill(page, page.model.input(on_model, [session, page.model], [*view_out, *model_out], **PRIVATE))
     page.refresh.click(on_rescan, None, page.model, **PRIVATE)
-    search = after(studio.search)
+    search = page.whole(studio.search)
     dims.query.submit(search, [session, dims.query, dims.by_effect], view_out, **PRIVATE)
     dims.by_effect.input(search, [session, dims.query, dims.by_effect], view_out, **PRIVATE)
 
@@ -166,7 +191,7 @@ def start(
         _, url, share_url = demo.launch(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
-            theme=THEME, css=CSS,
+            theme=THEME, css=CSS, js=tabs.ENTER_APPLIES,
             # The plain HTTP API (ganstudio.studio.routes), first among the server's routes, so no request
             # reaches it before it is there.
             app_kwargs={"routes": [Mount("/v1", routes.api(studio))]},

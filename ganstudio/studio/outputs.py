@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import io
 import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from ganstudio.artifact import atomic
 from ganstudio.explore import images
@@ -40,6 +43,20 @@ class Outputs:
 
     def gif(self, rendered: Render, stem: str, fps: float) -> str:
         return str(images.save_gif(rendered.gif_frames(), self._path(stem, rendered.recipe, ".gif", fps), rendered.recipe, fps))
+
+    def enlarged(self, img: Image.Image, recipe: dict, stem: str, px: int) -> str:
+        """img scaled so its longer side is px, nearest neighbour (sharp pixels), as a PNG with its recipe."""
+        scale = px / max(img.size)
+        big = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.NEAREST)
+        return str(images.save_png(big, self._path(stem, recipe, ".png", px), recipe))
+
+    def webp(self, frames: list[Image.Image], stem: str, fps: float, recipe: dict, px: int = 256) -> str:
+        """An endlessly looping, lossless animated WebP of frames enlarged to px (Pillow encodes it: nothing to install)."""
+        scale = max(1, px // max(frames[0].size))
+        big = [f.convert("RGB").resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in frames]
+        out = io.BytesIO()
+        big[0].save(out, "WEBP", save_all=True, append_images=big[1:], duration=round(1000 / fps), loop=0, lossless=True)
+        return str(atomic.write_bytes(self._path(stem, recipe, ".webp", fps, px), out.getvalue()))
 
     def copy(self, src: Path, name: str) -> str:
         self._sweep()

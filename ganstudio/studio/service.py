@@ -59,7 +59,19 @@ class Studio:
         return analysis.analysis(str(m.path), m.weights.stat().st_mtime)
 
     def card_markdown(self, key: str) -> str:
-        return describe.markdown(self.models.get(key), key)
+        """The model card, with the model's eval table when it has a current one."""
+        return describe.markdown(self.models.get(key), key) + self._eval(key)[0]
+
+    def eval_sheet(self, key: str) -> str | None:
+        """The eval's sheet of the closest generated/training pairs, when the model has a current eval."""
+        return self._eval(key)[1]
+
+    def _eval(self, key: str) -> tuple[str, str | None]:
+        from ganstudio.eval.report import markdown as eval_markdown  # reads eval.json: no torch, no net loaded
+
+        lines, sheet = eval_markdown(self.models.get(key))
+        text = "\n\n**Eval** (`ganstudio eval`)\n\n" + "\n".join(lines) if lines else "\n\nNo eval yet: `ganstudio eval " + key + "`."
+        return text, (str(sheet) if sheet else None)
 
     # -- the named operations (the CLI's, from the tab's edited vector when it has one) ------------------
     # Each render_* checks its inputs under the names the APIs give them and returns the Render; the methods
@@ -186,8 +198,10 @@ class Studio:
         if v.is_seed:
             return self.out.png(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
         parts = [f"**seed {v.seed}** · ψ {v.psi:g}"]
-        if v.edits:
-            parts.append("dims " + ", ".join(f"{d}={x:+.2f}" for d, x in sorted(v.edits.items())))
+        if len(v.edits) > 8:  # a clicked interpolation or walk frame: every dimension is written
+            parts.append(f"{len(v.edits)} dims set")
+        elif v.edits:  # each at its value in the final vector, as its slider shows it
+            parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in sorted(v.edits)))
         for m, amounts in v.directions.items():
             moved = [f"{j + 1}:{a:+.1f}" for j, a in enumerate(amounts) if a]
             if moved:

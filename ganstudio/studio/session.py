@@ -3,6 +3,8 @@
 A tab's slider events run concurrently on the server, so every change happens under the session's lock and a
 switch of model replaces the model, its edits, its direction amounts and the slider view in one step: no event
 ever sees a new model with an old model's edits. Values arrive checked (ganstudio.explore.limits).
+
+A bounded history of the vector's states gives undo and redo; consecutive moves of one slider are one step.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from ganstudio.errors import UserError
 from ganstudio.explore import limits
 
+HISTORY = 50  # undo steps kept per tab
 
 @dataclass(frozen=True)
 class State:
@@ -39,6 +42,10 @@ class Session:
     grid_n: int = 0
     view: list[int] = field(default_factory=list)  # the dimensions the slider slots show, in order
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    history: list[State] = field(default_factory=list, repr=False)  # states to undo to, oldest first
+    future: list[State] = field(default_factory=list, repr=False)  # states undone, to redo
+    last_change: str | None = field(default=None, repr=False)  # what made the newest history entry
+    frames: dict[str, list[State]] = field(default_factory=dict, repr=False)  # each strip's frames, clickable
 
     def state(self) -> State:
         with self.lock:
@@ -107,6 +114,63 @@ class Session:
             self.view = list(dims)
 
 
+    # -- history and whole states (undo/redo, a restored recipe or link, a clicked frame) --------------------
+
+    def remember(self, change: str | None = None) -> None:
+        """Keep the state before a change, for undo. A change named like the previous one (the same slider
+        moving again) extends that step; None always starts a new one."""
+        with self.lock:
+            if change is not None and change == self.last_change:
+                return
+            self.last_change = change
+            st = self.state()
+            if not self.history or _vector(self.history[-1]) != _vector(st):
+                self.history.append(st)
+                del self.history[:-HISTORY]
+            self.future.clear()
+
+    def apply(self, st: State, change: str | None = None) -> None:
+        """Make `st` the current vector (on the session's model), as one undoable step."""
+        with self.lock:
+            self.remember(change)
+            self._restore(st)
+
+    def set_edit(self, dim: int, value: float) -> None:
+        """Write `value` into dimension `dim` as it is stored (before direction amounts are added)."""
+        with self.lock:
+            self.edits[int(dim)] = float(value)
+
+    def undo(self) -> bool:
+        """Back one step; False when there is none (steps made on another model are skipped)."""
+        return self._step(self.history, self.future)
+
+    def redo(self) -> bool:
+        return self._step(self.future, self.history)
+
+    def _step(self, source: list[State], target: list[State]) -> bool:
+        with self.lock:
+            while source and source[-1].model != self.model:
+                source.pop()
+            if not source:
+                return False
+            target.append(self.state())
+            self._restore(source.pop())
+            self.last_change = None
+            return True
+
+    def _restore(self, st: State) -> None:
+        self.seed, self.psi = st.seed, st.psi
+        self.edits = dict(st.edits)
+        for m, a in self.amounts.items():  # this model's directions: a state from elsewhere is cut or padded
+            given = [float(x) for x in st.amounts.get(m, ())][: len(a)]
+            self.amounts[m] = given + [0.0] * (len(a) - len(given))
+
+
+def _vector(st: State) -> tuple:
+    """What a state renders (undo skips entries that look the same)."""
+    return st.model, st.seed, st.psi, sorted(st.edits.items()), sorted((m, tuple(a)) for m, a in st.amounts.items())
+
+
 def clamp(bound: limits.Bound, value: float) -> float:
     """A slider's value held inside its range (a client may send any finite number)."""
     x = float(limits.Bound(-1e6, 1e6).check("value", value))
@@ -124,7 +188,9 @@ def parse_dims(query: str, nz: int) -> set[int] | None:
         if not m:
             raise UserError(f"dimension filter {t[:40]!r}: use numbers and ranges, like 3, 10-20")
         lo, hi = int(m[1]), int(m[2] or m[1])
-        if not lo <= hi < nz:
+        if lo > hi:
+            raise UserError(f"dimension filter {t[:40]!r}: a range goes from low to high, like {hi}-{lo}")
+        if hi >= nz:
             raise UserError(f"dimension filter {t[:40]!r}: this generator has dimensions 0..{nz - 1}")
         dims.update(range(lo, hi + 1))
     return dims

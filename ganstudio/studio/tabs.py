@@ -1,14 +1,12 @@
-"""The studio page, one small function per part: the header, the current image, and each tab.
+"""The studio page's header, current image and Sample tab (the other tabs: tabs_latent, tabs_paths).
 
 Each function builds its components inside the enclosing Gradio layout and wires the events that stay
 within it; what other parts need (the components a new current image updates) it returns. The callbacks
-themselves are ganstudio.studio.service's; here they are only connected.
+themselves are ganstudio.studio.service's and ganstudio.studio.views'; here they are only connected.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,111 +14,124 @@ from typing import Any
 
 import gradio as gr
 
-from ganstudio.errors import UserError
 from ganstudio.explore import limits
-from ganstudio.studio.analysis import METHOD_TITLES, METHODS
-from ganstudio.studio.session import Session
+from ganstudio.studio import views
+from ganstudio.studio.page import BUTTONS, PRIVATE, Page, QUIET, RAW, pixels, ready, ui
 from ganstudio.studio.service import Studio
+from ganstudio.studio.session import Session
 
-log = logging.getLogger("ganstudio.studio")
-
-BUTTONS = ["download", "fullscreen"]  # no "share": nothing leaves this machine
-PRIVATE = dict(api_visibility="private")
-# The named API endpoints take the client's values as sent: the studio checks them (ganstudio.explore.limits)
-# and answers with one line naming the parameter, where Gradio's component checks would answer first with
-# their own words (or none: a NaN or a word for a number), print a traceback, and know only the models the
-# page was built with (not those a Rescan found).
-RAW = dict(preprocess=False)
-QUIET = dict(show_progress="hidden", trigger_mode="always_last", api_visibility="private")
+__all__ = ["PRIVATE", "QUIET", "Page", "pixels", "ready", "ui"]
 
 HOW_TO = """\
 **How to explore.** 1. *Sample* a grid (⚄ for a new seed) and click the image you like: it becomes the
 **current image** on the left. 2. In *Dimensions*, drag a slider to move one latent dimension of it; the
-ones that change the image most are listed first. *Sweep* renders one dimension from -3 to +3 as a strip.
+ones that change the image most are listed first. ⇆ sweeps that dimension as a strip of frames.
 3. *Directions* move it along directions found from the generator's weights (SeFa) or its activations
 (GANSpace), which change more at once. 4. *Interpolate* to another seed, or take a *Random walk* from it.
-Every image downloads as a PNG carrying its recipe; `ganstudio sample --seed S --n 1` re-makes an
-unedited one exactly. *Reset edits* goes back to the seed.
+**Click any frame of a strip to make it current.** Every image downloads as a PNG carrying its recipe: drop
+one onto *Open a ganstudio PNG* to come back to it, or *Copy link* to share the view. ↶/↷ undo and redo.
 """
 
-
-def ui(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A person's mistake (UserError) shows as a one-line error in the page; a bug is logged and shown as one
-    too. Either way the server keeps serving and nobody sees a stack trace."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UserError as e:
-            log.warning("ganstudio studio: %s rejected: %s", getattr(fn, "__name__", fn), e)  # one line, no traceback
-            raise gr.Error(str(e), print_exception=False) from None
-        except gr.Error:
-            raise
-        except Exception as e:
-            log.exception("studio: %s failed", getattr(fn, "__name__", fn))
-            raise gr.Error(f"internal error ({type(e).__name__}); the server's log has the details", print_exception=False) from None
-
-    return wrapper
-
-
-def ready(s: Session | None) -> Session:
-    if s is None:
-        raise UserError("the page is still loading; try again in a moment")
-    return s
-
-
-def pixels(label: str, **kw: Any) -> gr.Image:
-    """An output image shown with sharp pixels, downloadable."""
-    return gr.Image(label=label, type="filepath", interactive=False, buttons=BUTTONS, elem_classes="pixels", **kw)
-
-
-@dataclass
-class Page:
-    """The components every part reads or updates."""
-
-    studio: Studio
-    session: gr.State
-    model: gr.Dropdown
-    refresh: gr.Button
-    psi: gr.Slider
-    current_img: gr.Image | None = None
-    current_info: gr.Markdown | None = None
-    current_seed: gr.Number | None = None
-    reset: gr.Button | None = None
-    card: gr.Markdown | None = None
-
-    @property
-    def current(self) -> list[Any]:
-        return [self.current_img, self.current_info, self.current_seed]
-
-    def show(self, s: Session) -> list[Any]:
-        path, info = self.studio.current(s)
-        return [path, info, s.seed]
+# Enter in a slider's number box applies it (Gradio applies a typed value when the box loses focus).
+ENTER_APPLIES = """() => { document.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && e.target.matches && e.target.matches("input[type=number]")) e.target.blur(); }); }"""
+# The link: the server's query string on this page's address, into the address bar and the clipboard.
+COPY_LINK = """(q) => { const url = location.origin + location.pathname + "?" + q;
+  history.replaceState(null, "", "?" + q); if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
+  return url; }"""
+HOW_TO_READ = "ganstudio.howto.read"
 
 
 def header(studio: Studio) -> Page:
     with gr.Row(equal_height=True):
         gr.Markdown("## ganstudio\nlatent space studio", elem_id="title")
-        model = gr.Dropdown(studio.models.choices(), value=studio.models.default, label="Model (newest first)", scale=4)
+        model = gr.Dropdown(studio.models.choices(), value=studio.models.default, label="Model (newest first)", scale=5,
+                            elem_id="model")
         refresh = gr.Button("↻ Rescan", scale=0, min_width=90, size="sm")
-        psi = gr.Slider(0.05, limits.PSI.hi, value=1.0, step=0.05, label="Truncation ψ",  # ψ = 0 is outside PSI
+        psi = gr.Slider(limits.PSI.lo, limits.PSI.hi, value=1.0, step=0.05, label="Truncation ψ",
                         info="< 1: more typical images, less variety", scale=2)
-    with gr.Accordion("How to explore", open=True):
+    with gr.Accordion("How to explore", open=True, elem_id="how-to") as how_to:
         gr.Markdown(HOW_TO)
-    return Page(studio, gr.State(None), model, refresh, psi)
+    return Page(studio, gr.State(None), model, refresh, psi, how_to)
 
 
 def current_column(page: Page) -> None:
-    page.current_img = gr.Image(label="Current image", type="filepath", interactive=False, height=420,
+    page.current_img = gr.Image(label="Current image", show_label=False, type="filepath", interactive=False, height=420,
                                 elem_id="current", elem_classes="pixels", buttons=BUTTONS)
     page.current_info = gr.Markdown(elem_id="current-info")
     with gr.Row():
         page.current_seed = gr.Number(label="Current seed (Enter to jump)", precision=0, minimum=0,
                                       maximum=limits.SEED.hi, scale=3)
-        page.reset = gr.Button("Reset edits", scale=1, min_width=100)
+        with gr.Column(scale=2, min_width=120):
+            page.before = gr.Checkbox(False, label="Before (unedited)", elem_id="before")
+            page.reset = gr.Button("Reset edits", size="sm")
+    with gr.Row():
+        page.undo = gr.Button("↶ Undo", size="sm", min_width=70, elem_id="undo")
+        page.redo = gr.Button("↷ Redo", size="sm", min_width=70, elem_id="redo")
+        page.copy = gr.Button("Copy link", size="sm", min_width=100, elem_id="copy-link")
+    page.link = gr.Textbox(label="Link to this view", visible=False, buttons=["copy"], elem_id="link")
+    with gr.Row():
+        page.big = [gr.DownloadButton(f"⬇ {px} px", size="sm", elem_id=f"png-{px}") for px in views.DOWNLOAD_SIZES]
+    gr.Markdown("**Open a ganstudio PNG**: drop one here and its model, seed, ψ and edits come back.", elem_id="drop-help")
+    page.drop = gr.File(label="A PNG ganstudio wrote", show_label=False, file_types=[".png"], type="filepath", height=150,
+                        elem_id="drop")
     with gr.Accordion("Model card", open=True):
         page.card = gr.Markdown(elem_id="card")
+        page.sheet = gr.Image(label="Eval: the closest generated (top) / training (bottom) pairs", type="filepath",
+                              interactive=False, elem_id="eval-sheet", elem_classes="pixels", visible=False)
+
+
+def wire_current(page: Page) -> None:
+    """The current column's own events, once Page.show_all exists."""
+    studio = page.studio
+    full = [page.model, page.psi, *page.view_out]
+
+    def with_controls(s: Session) -> list[Any]:
+        st = s.state()
+        return [st.model, st.psi, *page.show_all(s)]  # type: ignore[misc]
+
+    @ui
+    def step(s: Session | None, back: bool) -> list[Any]:
+        if not (ready(s).undo() if back else s.redo()):
+            gr.Info("nothing to undo" if back else "nothing to redo")
+        return with_controls(s)
+
+    page.undo.click(lambda s: step(s, True), page.session, full, **PRIVATE)
+    page.redo.click(lambda s: step(s, False), page.session, full, **PRIVATE)
+
+    @ui
+    def dropped(s: Session | None, path: str | None) -> list[Any]:
+        if path is None:  # the file was removed from the drop zone
+            return [gr.skip()] * (len(full) + 1 + len(page.model_out))
+        gr.Info(views.restore_png(studio, ready(s), path))
+        return [*with_controls(s), None, *page.model_panels(s)]  # type: ignore[misc]
+
+    page.drop.upload(dropped, [page.session, page.drop], [*full, page.drop, *page.model_out], **PRIVATE)
+
+    @ui
+    def link(s: Session | None) -> Any:
+        return views.link(ready(s))
+
+    page.copy.click(link, page.session, page.link, **PRIVATE).success(
+        None, page.link, page.link, js=COPY_LINK, **PRIVATE).then(lambda: gr.update(visible=True), None, page.link, **PRIVATE)
+
+    @ui
+    def before(s: Session | None, on: bool) -> list[Any]:
+        path, info = views.before(studio, ready(s)) if on else studio.current(s)
+        return [path, info]
+
+    page.before.input(before, [page.session, page.before], [page.current_img, page.current_info], **QUIET)
+
+    @ui
+    def enlarged(s: Session | None) -> list[str]:
+        return views.downloads(studio, ready(s))
+
+    page.current_img.change(enlarged, page.session, page.big, **QUIET)
+
+
+def how_to_seen_js() -> str:
+    """The load event's JS: pass the page's inputs through, plus whether this browser has read the how-to."""
+    return f"(...args) => [...args.slice(0, -1), localStorage.getItem('{HOW_TO_READ}') === '1']"
 
 
 @dataclass
@@ -154,7 +165,7 @@ def sample_tab(page: Page) -> Grid:
             sample_btn = gr.Button("Sample", variant="primary", scale=1, min_width=100)
         gr.Markdown("Seeds *first seed* … *first seed + n − 1*. **Click an image to make it the current one.**")
         gallery = gr.Gallery(show_label=False, columns=8, height="auto", allow_preview=False, object_fit="contain",
-                             elem_classes="pixels", buttons=[])
+                             elem_id="grid-tiles", elem_classes="pixels", buttons=[])
         file = gr.DownloadButton("⬇ Grid PNG (with recipe)", size="sm", elem_id="grid-png")
     grid = Grid(seed, n, gallery, file)
     inputs = [page.model, seed, n, page.psi]
@@ -168,141 +179,3 @@ def sample_tab(page: Page) -> Grid:
     return grid
 
 
-@dataclass
-class Dimensions:
-    summary: gr.Markdown
-    query: gr.Textbox
-    by_effect: gr.Checkbox
-    slots: list[gr.Slider]
-    sweep_dim: gr.Number
-
-
-def dimensions_tab(page: Page, n_slots: int, nz_max: int) -> Dimensions:
-    lat = limits.LATENT
-    with gr.Tab("Dimensions"):
-        summary = gr.Markdown()
-        with gr.Row():
-            query = gr.Textbox(label="Find dimensions", placeholder="e.g. 7, 20-30 (empty: all)", scale=3)
-            by_effect = gr.Checkbox(True, label="Strongest effect first", scale=1)
-        with gr.Column(elem_classes="dims"):
-            slots = [gr.Slider(lat.lo, lat.hi, value=0, step=0.01, label=f"dim {i}", buttons=[]) for i in range(n_slots)]
-        gr.Markdown("**Sweep one dimension** of the current image from *from* to *to* "
-                    "(unedited: the strip `ganstudio sample --seed S --dim D --steps N` writes).")
-        with gr.Row():
-            with gr.Column(scale=3):
-                with gr.Row():
-                    dim = gr.Number(0, label="Dimension", precision=0, minimum=0, maximum=nz_max - 1, min_width=90)
-                    steps = gr.Slider(2, limits.SERVE_STEPS.hi, value=10, step=1, precision=0, label="Steps", min_width=120)
-                    fps = gr.Slider(limits.FPS.lo, limits.FPS.hi, value=5.0, step=0.5, label="GIF fps", min_width=150)
-                with gr.Row():
-                    lo = gr.Slider(lat.lo, lat.hi, value=-3.0, step=0.1, label="From")
-                    hi = gr.Slider(lat.lo, lat.hi, value=3.0, step=0.1, label="To")
-                sweep_btn = gr.Button("Sweep this dimension", variant="primary")
-            gif = pixels("Sweep GIF", height=230, scale=1, min_width=160)
-        strip = pixels("Sweep strip", show_label=False, height=110, elem_id="sweep-strip")
-    # The named API endpoint "sweep" (from the tab's edited vector when it has one).
-    sweep_btn.click(ui(page.studio.sweep), [page.model, page.current_seed, dim, steps, lo, hi, page.psi, fps, page.session],
-                    [strip, gif], api_name="sweep", **RAW)
-
-    def on_dim(slot: int) -> Callable[..., list[Any]]:
-        @ui
-        def moved(s: Session | None, value: float, key: str) -> list[Any]:
-            d = page.studio.set_dim(ready(s), slot, value, key)
-            return [gr.skip()] * 4 if d is None else [*page.show(s), d]  # None: the slider of a model the tab left
-
-        return moved
-
-    for i, slider in enumerate(slots):
-        slider.input(on_dim(i), [page.session, slider, page.model], [*page.current, dim], **QUIET)
-    return Dimensions(summary, query, by_effect, slots, dim)
-
-
-def directions_tab(page: Page) -> dict[str, list[gr.Slider]]:
-    d = limits.DIRECTION
-    with gr.Tab("Directions"):
-        gr.Markdown("Each slider moves the current image along one direction in latent space (unit vector; "
-                    "|z| is about √nz). **SeFa**: eigenvectors of WᵀW of the first layer, strongest first. "
-                    "**GANSpace**: principal components of the first layer's activations over 4,096 samples.")
-        sliders: dict[str, list[gr.Slider]] = {}
-        with gr.Row():
-            for m in METHODS:
-                with gr.Column():
-                    gr.Markdown(f"**{METHOD_TITLES[m]}**")
-                    sliders[m] = [gr.Slider(d.lo, d.hi, value=0, step=0.1, label=f"{m} {j + 1}") for j in range(limits.N_DIRECTIONS)]
-
-    def on_amount(m: str, j: int) -> Callable[..., list[Any]]:
-        @ui
-        def moved(s: Session | None, value: float, key: str) -> list[Any]:
-            if not page.studio.set_amount(ready(s), m, j, value, key):
-                return [gr.skip()] * 3  # the slider of a model the tab left
-            return page.show(s)
-
-        return moved
-
-    for m in METHODS:
-        for j, slider in enumerate(sliders[m]):
-            slider.input(on_amount(m, j), [page.session, slider, page.model], page.current, **QUIET)
-    return sliders
-
-
-def interpolate_tab(page: Page) -> None:
-    with gr.Tab("Interpolate"):
-        with gr.Row():
-            from_current = gr.Checkbox(False, label="Start from the current image, edits included")
-            seed_from = gr.Number(0, label="From seed (follows the current seed)", precision=0, minimum=0, maximum=limits.SEED.hi)
-            seed_to = gr.Number(1, label="To seed", precision=0, minimum=0, maximum=limits.SEED.hi)
-            dice_to = gr.Button("⚄", scale=0, min_width=60)
-        with gr.Row():
-            steps = gr.Slider(2, limits.SERVE_STEPS.hi, value=16, step=1, precision=0, label="Steps")
-            method = gr.Radio(["lerp", "slerp"], value="slerp", label="Path", info="slerp keeps |z| typical")
-            fps = gr.Slider(limits.FPS.lo, limits.FPS.hi, value=10.0, step=0.5, label="GIF fps")
-        go = gr.Button("Interpolate", variant="primary")
-        strip = pixels("Interpolation strip", height=150)
-        gif = pixels("Interpolation GIF", height=240)
-    go.click(ui(page.studio.interpolate), [page.model, seed_from, seed_to, steps, method, page.psi, fps, from_current, page.session],
-             [strip, gif], api_name="interpolate", **RAW)
-    dice_to.click(lambda: random.randrange(1_000_000), None, seed_to, **PRIVATE)
-    page.current_seed.change(None, page.current_seed, seed_from, js="(x) => x", **PRIVATE)  # in the browser only
-
-
-def walk_tab(page: Page) -> None:
-    with gr.Tab("Random walk"):
-        with gr.Row():
-            steps = gr.Slider(2, limits.SERVE_STEPS.hi, value=60, step=1, precision=0, label="Frames")
-            step_size = gr.Slider(limits.STEP_SIZE.lo, limits.STEP_SIZE.hi, value=0.08, step=0.001, label="Step size")
-            fps = gr.Slider(limits.FPS.lo, limits.FPS.hi, value=15.0, step=0.5, label="GIF fps")
-        go = gr.Button("Walk from the current image", variant="primary")
-        gif = pixels("Random walk GIF", height=300)
-        frames = pixels("Frames")
-    go.click(ui(page.studio.walk), [page.model, page.current_seed, steps, step_size, page.psi, fps, page.session],
-             [frames, gif], api_name="walk", **RAW)
-
-
-@dataclass
-class Timeline:
-    text: gr.Markdown
-    slider: gr.Slider
-    image: gr.Image
-
-    def panels(self, studio: Studio, key: str) -> list[Any]:
-        """The timeline at a model's last kept step (a slider needs two snapshots to span; one is just shown)."""
-        shots = studio.snapshots(key)
-        if not shots:
-            return [gr.update(visible=False), None, f"{key} kept no training snapshots (training runs keep them in samples/)."]
-        frame, caption = studio.snapshot(key, len(shots) - 1)
-        last = len(shots) - 1
-        return [gr.update(maximum=max(last, 1), value=last, visible=last > 0), frame, caption]
-
-
-def timeline_tab(page: Page) -> Timeline:
-    with gr.Tab("Training timeline"):
-        text = gr.Markdown()
-        slider = gr.Slider(0, 1, value=0, step=1, precision=0, label="Snapshot (training step →)")
-        image = pixels("Sample grid at this step", height=460)
-
-    @ui
-    def on_snapshot(s: Session | None, index: int) -> list[Any]:
-        return list(page.studio.snapshot(ready(s).model, index))
-
-    slider.input(on_snapshot, [page.session, slider], [image, text], **QUIET)
-    return Timeline(text, slider, image)
