@@ -111,3 +111,20 @@ def test_an_eval_measured_at_a_logged_step_goes_into_that_row(tmp_path):
     assert m.add(1, {"a": torch.tensor(3.0)}, extra={"eval/recall": 0.5}) == {"a": 2.0, "eval/recall": 0.5}
     rows = [json.loads(x) for x in (tmp_path / rundir.METRICS_FILE).read_text().splitlines()]
     assert rows == [{"step": 2, "a": 2.0, "eval/recall": 0.5}]
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_one_it_resumes(tmp_path):
+    """TensorBoard reads event files in name order, and a name starts with its second: a resume within the second
+    the previous process began writing must not sort before it (that file's purge would hide the new events)."""
+    import time
+
+    board = tmp_path / "tensorboard"
+    board.mkdir()
+    older = board / f"events.out.tfevents.{int(time.time())}.host.999999.0"  # a high pid: sorts last within a second
+    older.write_bytes(b"")
+    m = monitor.Monitor(tmp_path, log_every=1, tensorboard=True)
+    m.purge_step = 1
+    m.add(0, {"x": torch.tensor(1.0)})
+    m.close()
+    newest = sorted(board.glob("events.out.tfevents.*"))[-1]
+    assert newest != older and int(newest.name.split(".")[3]) > int(older.name.split(".")[3])

@@ -48,7 +48,8 @@ def header(studio: Studio) -> Page:
         model = gr.Dropdown(studio.models.choices(), value=studio.models.default, label="Model (newest first)", scale=5,
                             elem_id="model")
         refresh = gr.Button("↻ Rescan", scale=0, min_width=90, size="sm")
-        psi = gr.Slider(limits.PSI.lo, limits.PSI.hi, value=1.0, step=0.05, label="Truncation ψ",
+        psi = gr.Slider(0.05, limits.PSI.hi,  # ψ = 0 lies outside PSI
+                        value=1.0, step=0.05, label="Truncation ψ",
                         info="< 1: more typical images, less variety", scale=2)
     with gr.Accordion("How to explore", open=True, elem_id="how-to") as how_to:
         gr.Markdown(HOW_TO)

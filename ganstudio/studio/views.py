@@ -98,7 +98,7 @@ def restore_png(studio: Studio, s: Session, path: str | None) -> str:
     name = Path(path).name[:60]
     try:
         recipe = images.read_recipe(path)
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UserError, UnidentifiedImageError, OSError, ValueError):  # said without the server's own path
         raise UserError(f"{name}: not an image ganstudio can read (drop a PNG that ganstudio wrote)") from None
     if not isinstance(recipe, dict):
         raise UserError(f"{name}: carries no ganstudio recipe (only images ganstudio wrote can be restored)")
