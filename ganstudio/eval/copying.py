@@ -74,12 +74,11 @@ class Copying:
 
 
 def measure(
-    fake_f: np.ndarray, held_f: np.ndarray, train_f: np.ndarray,
-    fake_px: np.ndarray, held_px: np.ndarray, train_px: np.ndarray,
+    fake_fd: np.ndarray, held_fd: np.ndarray, fake_px: np.ndarray, held_px: np.ndarray, train_px: np.ndarray,
 ) -> Copying:
-    """Nearest training neighbours of generated and held-out sets, in features (_f) and flat pixels (_px, 0..1)."""
-    _, fake_fd = nearest(fake_f, train_f)
-    _, held_fd = nearest(held_f, train_f)
+    """fake_fd, held_fd: each generated / held-out sample's squared feature distance to its nearest training
+    image (found by the caller, which already has them from its k-NN pass); _px: flat pixels in 0..1, whose
+    nearest training neighbours are searched here."""
     fake_nn, fake_pd = nearest(fake_px, train_px)
     _, held_pd = nearest(held_px, train_px)
     threshold = np.quantile(held_pd, NEAR_QUANTILE)

@@ -29,9 +29,17 @@ def _chunks(n: int) -> Iterator[slice]:
 
 def sq_distances(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray | None = None) -> np.ndarray:
     """Squared Euclidean distances (len(a), len(b)) as |a|^2 + |b|^2 - 2ab: one matrix product."""
-    b_sq = (b * b).sum(1) if b_sq is None else b_sq
-    d = (a * a).sum(1)[:, None] + b_sq[None, :] - 2.0 * (a @ b.T)
+    d = _partial_sq(a, b, b_sq)
+    d += (a * a).sum(1)[:, None]
     return np.maximum(d, 0.0, out=d)
+
+
+def _partial_sq(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray | None = None) -> np.ndarray:
+    """|b|^2 - 2ab, in place on the product: squared distances less each row's constant |a|^2, which a
+    search along rows (nearest, k-th nearest) adds to the few values it keeps instead of the whole matrix."""
+    d = (a * np.float32(-2.0)) @ b.T
+    d += (b * b).sum(1) if b_sq is None else b_sq
+    return d
 
 
 def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,10 +47,10 @@ def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b_sq = (b * b).sum(1)
     idx, dist = np.empty(len(a), np.int64), np.empty(len(a), np.float32)
     for s in _chunks(len(a)):
-        d = sq_distances(a[s], b, b_sq)
+        d = _partial_sq(a[s], b, b_sq)
         idx[s] = d.argmin(1)
-        dist[s] = d[np.arange(len(d)), idx[s]]
-    return idx, dist
+        dist[s] = d[np.arange(len(d)), idx[s]] + (a[s] * a[s]).sum(1)
+    return idx, np.maximum(dist, 0.0, out=dist)
 
 
 def kth_radii(x: np.ndarray, k: int = K) -> np.ndarray:
@@ -50,15 +58,23 @@ def kth_radii(x: np.ndarray, k: int = K) -> np.ndarray:
     x_sq = (x * x).sum(1)
     radii = np.empty(len(x), np.float32)
     for s in _chunks(len(x)):
-        d = sq_distances(x[s], x, x_sq)
+        d = _partial_sq(x[s], x, x_sq)
         d[np.arange(len(d)), np.arange(s.start, s.stop)] = np.inf  # a point is not its own neighbour
-        radii[s] = np.partition(d, k - 1, axis=1)[:, k - 1]
-    return radii
+        radii[s] = np.partition(d, k - 1, axis=1)[:, k - 1] + x_sq[s]
+    return np.maximum(radii, 0.0, out=radii)
 
 
 def manifold(real: np.ndarray, fake: np.ndarray, k: int = K, r_real: np.ndarray | None = None) -> dict[str, float]:
-    """Precision, recall, density and coverage of `fake` against `real`, from one pass over their distances
-    (r_real: real's k-NN radii, when already known)."""
+    """Precision, recall, density and coverage of `fake` against `real` (r_real: real's k-NN radii, when
+    already known)."""
+    return manifold_and_nearest(real, fake, k, r_real)[0]
+
+
+def manifold_and_nearest(
+    real: np.ndarray, fake: np.ndarray, k: int = K, r_real: np.ndarray | None = None
+) -> tuple[dict[str, float], np.ndarray]:
+    """manifold()'s scores, and each fake's squared distance to its nearest real row, from one pass over
+    their distances (the copying test needs those distances: searching them again would double the work)."""
     real, fake = _f32(real), _f32(fake)
     r_real = kth_radii(real, k) if r_real is None else r_real
     r_fake = kth_radii(fake, k)
@@ -67,19 +83,22 @@ def manifold(real: np.ndarray, fake: np.ndarray, k: int = K, r_real: np.ndarray 
     balls = 0  # sum over fakes of the real balls holding it: density
     recalled = np.zeros(len(real), bool)  # real i lies in some fake ball: recall
     nearest_fake = np.full(len(real), np.inf, np.float32)  # real i's nearest fake: coverage
+    nearest_real = np.empty(len(fake), np.float32)  # fake j's nearest real: the copying test
     for s in _chunks(len(fake)):
         d = sq_distances(fake[s], real, real_sq)  # (chunk of fakes, reals)
         in_real = d <= r_real[None, :]
         inside_real[s] = in_real.any(1)
-        balls += int(in_real.sum())
+        balls += np.count_nonzero(in_real)
         recalled |= (d <= r_fake[s, None]).any(0)
         np.minimum(nearest_fake, d.min(0), out=nearest_fake)
-    return {
+        nearest_real[s] = d.min(1)
+    scores = {
         "precision": float(inside_real.mean()),
         "recall": float(recalled.mean()),
         "density": balls / (k * len(fake)),
         "coverage": float((nearest_fake <= r_real).mean()),
     }
+    return scores, nearest_real
 
 
 def gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,13 +193,13 @@ class Reference:
 
     def score(self, fake: np.ndarray) -> dict[str, float]:
         """Every distance above, of `fake` from this reference."""
+        return self.compare(fake)[0]
+
+    def compare(self, fake: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """score(), and each fake's squared distance to its nearest reference row."""
         kid_mean, kid_std = self.kid(fake)
-        return {
-            "fd": frechet(*self.gaussian, *gaussian(fake)),
-            "kid": kid_mean,
-            "kid_std": kid_std,
-            **manifold(self.real, fake, r_real=self.radii),
-        }
+        shape, nearest_real = manifold_and_nearest(self.real, fake, r_real=self.radii)
+        return {"fd": frechet(*self.gaussian, *gaussian(fake)), "kid": kid_mean, "kid_std": kid_std, **shape}, nearest_real
 
 
 def _f32(x: np.ndarray) -> np.ndarray:

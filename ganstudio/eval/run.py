@@ -149,7 +149,9 @@ def evaluate(
     rng = np.random.default_rng(seed)
     ref_idx = np.sort(rng.choice(train_idx, n, replace=False))
     held_sel = np.sort(rng.choice(held_idx, n, replace=False))
-    mem_idx = train_idx if len(train_idx) <= MEMORY_MAX else np.sort(rng.choice(train_idx, MEMORY_MAX, replace=False))
+    rest = np.setdiff1d(train_idx, ref_idx)  # the copying test searches the reference and up to MEMORY_MAX more
+    extra_idx = rest if len(rest) <= MEMORY_MAX - n else np.sort(rng.choice(rest, MEMORY_MAX - n, replace=False))
+    mem_idx = np.concatenate([ref_idx, extra_idx])
     clock = _Clock()
     key = (dataset_name, data_dir, size, len(ds.images), seed, n, net.card.get("sha256"))
 
@@ -161,10 +163,10 @@ def evaluate(
         ref_f, _ = _once((*key, "ref"), lambda: net.run(ds.images[ref_idx]))
         held_f, held_logits = _once((*key, "held"), lambda: net.run(ds.images[held_sel]))
         tick("featurise", 2 * n)
-        mem_f = _once((*key, "memory"), lambda: net.run(ds.images[mem_idx]))[0] if memorisation else None
+        extra_f = _once((*key, "extra"), lambda: net.run(ds.images[extra_idx]))[0] if memorisation and len(extra_idx) else None
     with clock("metrics"):
         reference = _once((*key, "reference"), lambda: metrics.Reference(ref_f, seed))
-        scores, baseline = reference.score(fake_f), reference.score(held_f)
+        (scores, fake_fd), (baseline, held_fd) = reference.compare(fake_f), _once((*key, "baseline"), lambda: reference.compare(held_f))
         tick("metrics", 1)
         coverage, unrecognisable = None, None
         if fake_logits is not None and ds.labels is not None and dataset_name in classes.CLASS_NAMES:
@@ -174,7 +176,10 @@ def evaluate(
         copied = None
         if memorisation:
             px = functools.partial(pixels, factor=-(-size // PIXEL_SIDE))
-            found = copying.measure(fake_f, held_f, mem_f, px(fake), px(ds.images[held_sel]), px(ds.images[mem_idx]))
+            if extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
+                fake_fd = np.minimum(fake_fd, metrics.nearest(fake_f, extra_f)[1])
+                held_fd = np.minimum(held_fd, metrics.nearest(held_f, extra_f)[1])
+            found = copying.measure(fake_fd, held_fd, px(fake), px(ds.images[held_sel]), px(ds.images[mem_idx]))
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
         tick("metrics", 1)
