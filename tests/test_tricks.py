@@ -10,7 +10,7 @@ from ganstudio.data import datasets
 from ganstudio.errors import UserError
 from ganstudio.train import loop, recipe, state
 from ganstudio.train.optim import build_optimizers, lr_at, momentum_at, schedule
-from ganstudio.train.tricks import InstanceNoise
+from ganstudio.train.tricks import HOLE, SHIFT, DiffAugment, InstanceNoise
 
 TINY = dict(dataset="mnist", nz=8, ngf=8, ndf=8, batch_size=8, log_every=1, sample_every=1000, checkpoint_every=1000)
 
@@ -63,6 +63,60 @@ def test_instance_noise_blurs_real_and_fake_d_inputs_until_the_schedule_ends(mon
         assert (fake_d - made[step]).std().item() == pytest.approx(sigma, rel=0.05, abs=1e-9)
         assert torch.equal(fake_d, fake_g)  # G is judged on the fakes D saw, noise included
     assert torch.equal(seen[6], batches(2)) and torch.equal(seen[10], made[3])  # clean once sigma reaches 0
+
+
+def shift_of(out: torch.Tensor, x: torch.Tensor) -> tuple[int, int]:
+    """The (dy, dx) with out[i, j] == x[i - dy, j - dx] wherever both are inside; fails when there is none."""
+    for dy in range(-4, 5):
+        for dx in range(-4, 5):
+            moved = torch.zeros_like(x)
+            src = x[max(0, -dy) : x.shape[0] - max(0, dy), max(0, -dx) : x.shape[1] - max(0, dx)]
+            moved[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+            if torch.equal(moved, out):
+                return dy, dx
+    raise AssertionError("not a translation of the input")
+
+
+def test_translation_shifts_each_image_by_its_own_offset_within_an_eighth_and_fills_with_zero():
+    x = torch.arange(1.0, 28 * 28 + 1).reshape(1, 1, 28, 28).repeat(64, 1, 1, 1)
+    out = DiffAugment("translation", torch.Generator().manual_seed(0))(x)
+    shifts = {shift_of(out[i, 0], x[i, 0]) for i in range(64)}
+    limit = round(28 * SHIFT)
+    assert all(abs(dy) <= limit and abs(dx) <= limit for dy, dx in shifts)
+    assert len(shifts) > 20  # independent per image, over the whole range
+    assert {dy for dy, _ in shifts} == set(range(-limit, limit + 1))
+
+
+def test_cutout_zeroes_one_square_of_half_the_side_and_keeps_the_rest():
+    x = torch.rand(64, 3, 32, 32) + 1.0  # no zeros of its own
+    out = DiffAugment("cutout", torch.Generator().manual_seed(0))(x)
+    side = round(32 * HOLE)
+    for i in range(64):
+        hole = out[i] == 0
+        assert torch.equal(hole[0], hole[1]) and torch.equal(hole[0], hole[2])  # every channel alike
+        ys, xs = torch.nonzero(hole[0], as_tuple=True)
+        assert len(ys) > 0 and len(ys) == (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)  # a rectangle
+        assert ys.max() - ys.min() + 1 <= side and xs.max() - xs.min() + 1 <= side  # clipped by the edge at most
+        assert torch.equal(out[i][~hole], x[i][~hole])
+
+
+def test_diffaugment_is_differentiable_and_off_when_empty():
+    x = torch.rand(8, 1, 28, 28, requires_grad=True)
+    DiffAugment("translation,cutout", torch.Generator().manual_seed(0))(x).sum().backward()
+    assert 0 < x.grad.sum() < x.numel() and set(x.grad.unique().tolist()) <= {0.0, 1.0}  # kept pixels pass 1 back
+    g = torch.Generator().manual_seed(0)
+    before = g.get_state()
+    assert DiffAugment("", g)(x) is x and torch.equal(g.get_state(), before)
+
+
+def test_augment_reaches_d_on_real_and_fake_and_g_is_judged_on_the_augmented_fakes(monkeypatch, tmp_path):
+    seen, made = run_with_d_inputs(monkeypatch, tmp_path, steps=3, augment="translation,cutout")
+    batches = clean_batches()
+    for step in range(3):
+        real, fake_d, fake_g = seen[3 * step : 3 * step + 3]
+        assert not torch.equal(real, batches(step)) and not torch.equal(fake_d, made[step])
+        assert (real == 0).float().mean() > 0.1 and (fake_d == 0).float().mean() > 0.1  # holes and shifted-in borders
+        assert torch.equal(fake_d, fake_g)
 
 
 def test_n_critic_takes_n_d_steps_on_n_distinct_batches_per_g_step(monkeypatch, tmp_path):
@@ -143,6 +197,8 @@ def test_wgan_gp_recipes_get_the_papers_defaults():
         dict(lr_decay=0.99),
         dict(weight_decay=-1.0),
         dict(critic_norm="group"),
+        dict(augment="flip"),
+        dict(augment="translation,translation"),
     ],
 )
 def test_invalid_combinations_are_refused_in_one_place(values):

@@ -36,7 +36,7 @@ from ganstudio.train.watchdog import Watchdog
 from ganstudio.train.losses import Loss, Metrics, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.recipe import Recipe
-from ganstudio.train.tricks import InstanceNoise
+from ganstudio.train.tricks import DiffAugment, InstanceNoise
 
 FIXED_Z = 64  # images in each timeline grid
 
@@ -163,6 +163,7 @@ def train(
     noise = torch.Generator(device=device).manual_seed(r.seed)
     loss = build_loss(r, noise, world)
     instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
+    augment = DiffAugment(r.augment, noise, world)
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
     batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout, world.rows(r.batch_size))
     steps, per_epoch = total_steps(r, len(ds.images))
@@ -246,13 +247,13 @@ def train(
             schedule(r, step, opt_g, opt_d, watchdog.lr_scale)  # lr decay, momentum ramp: a pure function of the step
 
             # Discriminator (critic): n_critic steps, each on its own real batch and fresh fakes; with
-            # instance noise both are blurred by the same decaying sigma.
+            # instance noise both are blurred by the same decaying sigma, with augment both are augmented alike.
             for k in range(r.n_critic):
                 z = world.take(torch.randn(r.batch_size, r.nz, generator=noise, device=device))
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
                     clean_real, clean_fake = batches(step * r.n_critic + k), g_ddp(z)
-                    real, fake = instance_noise(clean_real, step), instance_noise(clean_fake, step)
+                    real, fake = augment(instance_noise(clean_real, step)), augment(instance_noise(clean_fake, step))
                     loss_d, m = loss.discriminator(d_ddp, real, fake)
                 loss_d.backward()
                 opt_d.step()

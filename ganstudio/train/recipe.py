@@ -32,6 +32,7 @@ IMAGE_SIZES = (28, 32, 64, 128)  # the sizes models.py builds (kept here so chec
 MAX_STEPS = 10_000_000
 MAX_SEED = 2**32 - 1  # the loop derives other seeds from it (seed * 1_000_003 + epoch) that torch must accept
 MAX_NZ = 1024
+AUGMENTS = ("translation", "cutout")  # the DiffAugment operations tricks.DiffAugment has
 # Widths beyond these allocate tens of GB: a DCGAN's widest layer has 8x ngf channels, an MLP's is ngf wide.
 MAX_WIDTH = {"dcgan": 512, "wgan-gp": 512, "mlp": 16384}
 MODELS = ("dcgan", "wgan-gp", "mlp")
@@ -69,6 +70,7 @@ class Recipe:
     feature_matching_only: bool = False  # G trains on feature matching alone (Salimans et al.) instead of adding it
     instance_noise: float = 0.0  # sigma of Gaussian noise on every D input (real and fake) at step 0; 0 = off
     instance_noise_steps: int = 0  # steps over which that sigma decays linearly to 0
+    augment: str = ""  # DiffAugment of every image D sees: "translation", "cutout", "translation,cutout"; "" = off
     ema_decay: float = 0.999  # EMA of G's weights (0 turns it off); the EMA generator is what gets exported
     # the optimisation (DCGAN paper: Adam 2e-4, beta1 0.5, batch 64)
     optimizer: str = "adam"  # adam | sgd (with momentum, as the MNIST notebook)
@@ -185,6 +187,9 @@ class Recipe:
             raise UserError(f"instance_noise {self.instance_noise} is out of range: use 0..2 (images span 1 or 2)")
         if (self.instance_noise > 0) != (self.instance_noise_steps > 0):
             raise UserError("instance_noise (sigma at step 0) and instance_noise_steps (its decay) go together: set both or neither")
+        augments = [a for a in self.augment.split(",") if a]
+        if any(a not in AUGMENTS for a in augments) or len(set(augments)) != len(augments):
+            raise UserError(f"augment {self.augment!r} is not a comma-separated list of {', '.join(AUGMENTS)} (each once), or empty")
 
     def _check_optimizer(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
