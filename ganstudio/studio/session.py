@@ -109,6 +109,14 @@ class Session:
             amounts[j] = clamp(limits.DIRECTION, value)
             return True
 
+    def move_amounts(self, source: str, target: str) -> None:
+        """Add `source`'s direction amounts onto `target`'s (row for row), then set source's to 0."""
+        with self.lock:
+            if source in self.amounts and target in self.amounts:
+                for j, a in enumerate(self.amounts[source][: len(self.amounts[target])]):
+                    self.amounts[target][j] = clamp(limits.DIRECTION, self.amounts[target][j] + a)
+                self.amounts[source] = [0.0] * len(self.amounts[source])
+
     def set_view(self, dims: Sequence[int]) -> None:
         with self.lock:
             self.view = list(dims)
