@@ -14,6 +14,7 @@ class rises when z moves EFFECT_AMOUNT along its direction, and the share that b
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -155,11 +156,10 @@ def compute(
                                                                      "seeds": EFFECT_SEEDS, **measured}})
 
 
-def for_model(model: str | None, n: int = DEFAULT_SAMPLES, seed: int = 0, progress: bool = False) -> tuple[ClassDirections, Any]:
+def for_model(model: str | None, n: int = DEFAULT_SAMPLES, seed: int = 0, progress: bool = False) -> tuple[ClassDirections, Path]:
     """Compute a model's class directions and write them beside it: (them, the file's path)."""
     from ganstudio.explore import class_directions, runtime
 
-    n, seed = int(limits.CLASS_SAMPLES.check("--n", n)), int(limits.SEED.check("--seed", seed))
     gen = runtime.load(model)
     classifier(gen.card.dataset)  # a model of unlabelled data: one line before any work
     if progress:

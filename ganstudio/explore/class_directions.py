@@ -135,7 +135,7 @@ def read(path: Path, nz: int, sha256: str, rerun: str) -> ClassDirections:
     if not 2 <= k <= limits.MAX_CLASSES or normals.shape != (k, nz) or len({_key(n) for n in names}) != k:
         raise UserError(f"{path}: holds normals of shape {list(normals.shape)} for {k} classes; expected ({k}, {nz}) for 2..{limits.MAX_CLASSES} "
                         f"distinct classes; re-make it with `{rerun}`")
-    if not np.isfinite(normals).all() or np.abs(np.linalg.norm(normals, axis=1) - 1).max() > UNIT_TOLERANCE:
+    if not np.isfinite(normals).all() or np.abs(np.linalg.norm(normals.astype(np.float64), axis=1) - 1).max() > UNIT_TOLERANCE:
         raise UserError(f"{path}: its directions are not finite unit vectors; re-make it with `{rerun}`")
     info = {key: v for key, v in record.items() if key not in ("format", "version", "classes")}
     return ClassDirections(names, normals, info)
