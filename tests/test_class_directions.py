@@ -220,7 +220,7 @@ def studio(fitted, tmp_path_factory) -> Studio:
 
 
 def test_sample_direction_frames_restore_in_the_studio(fitted, studio, tmp_path):
-    model, cd = fitted
+    model, _ = fitted
     code, out = run("sample", "--model", str(model), "--seed", "5", "--direction", "→ 7", "--steps", "5", "--out", str(tmp_path / "d"))
     assert code == 0, out
     frames = sorted((tmp_path / "d").glob("7_*.png"))

@@ -4,6 +4,7 @@ them (or why its file was refused) and shows no sliders."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from ganstudio.studio import views
 from ganstudio.studio.page import PRIVATE, QUIET, Page, Strip, ready, ui
 from ganstudio.studio.service import Studio
 from ganstudio.studio.session import Session
-from ganstudio.studio.tabs_latent import SWEEP
+from ganstudio.studio.tabs_latent import SWEEP, on_amount
 
 
 @dataclass
@@ -47,8 +48,9 @@ class Classes:
         """Dragging re-renders the image; letting go (or ↺) updates every slider, the dimensions' included."""
         for j, slider in enumerate(self.sliders):
             args = [page.session, slider, page.model, self.conditional]
-            slider.input(_on_amount(page, j, page.show, len(page.current)), args, page.current, **QUIET)
-            slider.release(_on_amount(page, j, page.show_all, len(page.view_out)), args, page.view_out, **QUIET)
+            move = functools.partial(_move, j)
+            slider.input(on_amount(move, page.show, len(page.current)), args, page.current, **QUIET)
+            slider.release(on_amount(move, page.show_all, len(page.view_out)), args, page.view_out, **QUIET)
         self.conditional.input(page.whole(views.set_class_mode), [page.session, self.conditional], page.view_out, **PRIVATE)
 
 
@@ -63,14 +65,8 @@ def _note(cd: class_directions.ClassDirections) -> str:
             "its likeness to any other changing along the way.")
 
 
-def _on_amount(page: Page, j: int, shown: Callable[[Session], list[Any]] | None, count: int) -> Callable[..., list[Any]]:
-    @ui
-    def moved(s: Session | None, value: float, key: str, conditional: bool) -> list[Any]:
-        if not views.set_class_amount(ready(s), bool(conditional), j, value, key):
-            return [gr.skip()] * count  # the slider of a model the tab left
-        return shown(s)  # type: ignore[misc]
-
-    return moved
+def _move(j: int, s: Session, value: float, key: str, conditional: bool) -> bool:
+    return views.set_class_amount(s, bool(conditional), j, value, key)
 
 
 def classes_tab(page: Page) -> Classes:
