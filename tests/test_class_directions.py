@@ -316,8 +316,12 @@ def test_a_model_without_class_directions_or_with_a_stale_file_still_serves(tiny
     fresh = ClassDirections(("0", "1"), np.eye(2, 8, dtype=np.float32), {"model_sha256": sha256_file(tiny_copy / "generator.safetensors")})
     class_directions.save(ModelDir(tiny_copy), fresh)
     assert studio.analysis(key).classes.names == ("0", "1")
-    studio.switch_model(s, key)
+    z0 = studio.vector(s).z  # the open tab picks them up
     assert views.set_class_amount(s, True, 1, 1.0) and s.amounts[CONDITIONAL] == [0.0, 1.0]
+    assert "→ 1 +1.0 (others held)" in studio.current(s)[1]
+    class_directions.save(ModelDir(tiny_copy), stale)  # refused again: the tab drops them and keeps rendering
+    np.testing.assert_array_equal(studio.vector(s).z, z0)
+    assert set(s.amounts) == {"sefa", "ganspace"}
 
 
 def test_mutated_files_are_refused_or_read_never_a_crash(tmp_path):

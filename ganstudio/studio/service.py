@@ -196,7 +196,11 @@ class Studio:
     def vector(self, s: Session) -> Vector:
         """The session's current vector, from one consistent copy of it (slider events may change s meanwhile)."""
         st = s.state()
-        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, self.analysis(st.model).bases())
+        bases = self.analysis(st.model).bases()
+        if set(st.amounts) != set(bases):  # `ganstudio directions` made or re-made the model's class directions
+            s.fit_directions(st.model, {m: len(b) for m, b in bases.items()})
+            st = s.state()
+        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases)
 
     def _start(self, session: Session | None, model: str, seed: int, psi: float) -> Vector:
         """Where a named operation starts: the tab's vector when it is edited on this model, else the seed's."""

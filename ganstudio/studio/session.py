@@ -59,6 +59,13 @@ class Session:
             self.edits = {}
             self.amounts = {m: [0.0] * k for m, k in directions.items()}
 
+    def fit_directions(self, model: str, directions: Mapping[str, int]) -> None:
+        """The model's direction methods changed under the tab (class directions made or refused meanwhile):
+        amounts for the methods it has now, new ones at 0; nothing happens if the tab has left the model."""
+        with self.lock:
+            if self.model == model:
+                self.amounts = {m: ([*self.amounts.get(m, ()), *[0.0] * k])[:k] for m, k in directions.items()}
+
     def clear_edits(self) -> None:
         with self.lock:
             self.edits = {}

@@ -37,9 +37,10 @@ class Classes:
         an = studio.analysis(st.model)
         if an.classes is None:
             return [an.class_note, gr.update(visible=False), gr.skip(), *[gr.update(visible=False)] * len(self.sliders)]
-        plain, cond = st.amounts.get(class_directions.CLASS, ()), st.amounts.get(class_directions.CONDITIONAL, ())
-        ticked = True if any(cond) else False if any(plain) else gr.skip()  # unmoved: the box stays as the person left it
         names = an.classes.names
+        zeros = (0.0,) * len(names)
+        plain, cond = st.amounts.get(class_directions.CLASS, zeros), st.amounts.get(class_directions.CONDITIONAL, zeros)
+        ticked = True if any(cond) else False if any(plain) else gr.skip()  # unmoved: the box stays as the person left it
         ups = [gr.update(label=class_directions.label(names[j]), value=plain[j] + cond[j], visible=True) if j < len(names)
                else gr.update(visible=False) for j in range(len(self.sliders))]
         return [_note(an.classes), gr.update(visible=True), ticked, *ups]
