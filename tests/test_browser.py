@@ -155,3 +155,34 @@ def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
     page.locator("#drop input[type=file]").set_input_files(str(foreign))
     expect(page.locator(".toast-body.error")).to_contain_text("carries no ganstudio recipe")
     expect(page.locator("#current-info")).to_contain_text("seed 42")  # nothing changed
+
+
+def test_a_class_direction_slider_turns_the_digit(page, tmp_path: Path):
+    """The shipped model's class directions (`ganstudio directions mnist-dcgan`): → 7, conditional, a sweep."""
+    page, outside = page
+    page.get_by_role("tab", name="Sample").click()
+    page.locator("#grid-tiles button.thumbnail-item").first.click()
+    expect(page.locator("#current-info")).to_contain_text("unedited")
+    before = page.locator("#current img").get_attribute("src")
+    page.get_by_role("tab", name="Classes").click()
+    seven = page.locator("input[type=range][aria-label*='→ 7']").first
+    expect(seven).to_be_visible()
+    seven.focus()
+    for _ in range(40):  # as a person nudges it with the arrow keys: to +4.0
+        seven.press("ArrowRight")
+    expect(page.locator("#current-info")).to_contain_text("→ 7 +4.0")
+    expect(page.locator("#current img")).not_to_have_attribute("src", before)
+    page.screenshot(path=tmp_path / "class-seven.png", full_page=True)
+
+    page.get_by_label("Keep the other classes").check()  # the same amount along the conditional direction
+    expect(page.locator("#current-info")).to_contain_text("→ 7 +4.0 (others held)")
+    page.locator(".slot", has=seven).locator(".sweep-one").click()
+    frames = page.locator("#classdir-frames .thumbnail-item")
+    expect(frames).to_have_count(9)
+    expect(page.locator("#classdir-frames")).to_contain_text("+6.0")
+    frames.last.click()  # the +6 frame becomes the current image
+    expect(page.locator("#current-info")).to_contain_text("→ 7 +6.0 (others held)")
+    expect(seven).to_have_value("6")
+    page.screenshot(path=tmp_path / "class-sweep.png", full_page=True)
+    assert not page.locator(".toast-body").is_visible()
+    assert outside == []

@@ -136,16 +136,21 @@ PATHS = ["../../../../etc/passwd", "/etc/passwd", "..%2F..%2Fescape.png", "nul\x
 LONG = ["9" * 5000, "x" * 10_000]
 
 
-def bad_values(name: str) -> list[str]:
+def bad_values(name: str, route: str = "") -> list[str]:
     """Values `name` must refuse: out of range, not a number, very long, paths, would-be code."""
     junk = ["", "abc", " ", "0x10", "١٢", *LONG, *PATHS, *SCRIPTS]
     if name == "model":
         return ["", "no-such", "..", "checkpoints/../..", *LONG, *PATHS, *SCRIPTS]
     if name in ("format", "method"):
         return ["jpg", "PNG", "gif;rm", "Lerp", *LONG, *PATHS, *SCRIPTS]
+    if name == "name":  # a class direction
+        return ["", "seven", "→ 77", "10", *LONG, *PATHS, *SCRIPTS]
+    if name == "conditional":
+        return ["maybe", "2", "yess", *LONG, *PATHS, *SCRIPTS]
+    amount = limits.DIRECTION if route == "/direction" else limits.LATENT
     bound = {"seed": limits.SEED, "seed_from": limits.SEED, "seed_to": limits.SEED, "n": limits.SERVE_N,
              "steps": limits.SERVE_STEPS, "dim": limits.Bound(0, 99, integer=True), "psi": limits.PSI,
-             "fps": limits.FPS, "step_size": limits.STEP_SIZE, "lo": limits.LATENT, "hi": limits.LATENT}[name]
+             "fps": limits.FPS, "step_size": limits.STEP_SIZE, "lo": amount, "hi": amount}[name]
     numeric = ["nan", "inf", "-inf", "1e999", f"{bound.lo - 1:g}", f"{bound.hi + 1:g}"]
     return numeric + (["1.5", "2.0000001"] if bound.integer else []) + junk
 
@@ -153,10 +158,12 @@ def bad_values(name: str) -> list[str]:
 ROUTE_PARAMS = {
     "/sample": ["model", "seed", "n", "psi"],
     "/sweep": ["model", "seed", "dim", "steps", "lo", "hi", "psi", "fps", "format"],
+    "/direction": ["model", "seed", "name", "steps", "lo", "hi", "conditional", "psi", "fps", "format"],  # the shipped model's class directions
     "/interpolate": ["model", "seed_from", "seed_to", "steps", "method", "psi", "fps", "format"],
     "/walk": ["model", "seed", "steps", "step_size", "psi", "fps", "format"],
 }
-CASES = [(route, name, value) for route, names in ROUTE_PARAMS.items() for name in names for value in bad_values(name)]
+REQUIRED = {"/sweep": {"dim": "1"}, "/direction": {"name": "7"}}  # a good value for each required parameter
+CASES = [(route, name, value) for route, names in ROUTE_PARAMS.items() for name in names for value in bad_values(name, route)]
 
 
 def test_the_fuzz_is_big_enough():
@@ -169,7 +176,7 @@ def test_every_malformed_value_gets_one_clear_line_and_nothing_else_happens(api,
     before = sorted(studio.out.root.iterdir())
     for route, name, value in CASES:
         value = value.format(marker=marker) if "{" in value else value
-        params = {"dim": "1", name: value} if route == "/sweep" else {name: value}
+        params = {**REQUIRED.get(route, {}), name: value}
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger=LOGGER):
             got = within(30, api.get, route, params=params)

@@ -70,9 +70,11 @@ def sample(
     n: Annotated[int, typer.Option("--n", "-n", help=f"Number of images in the grid ({limits.N}).")] = 64,
     psi: PsiOpt = 1.0,
     dim: Annotated[Optional[list[int]], typer.Option("--dim", "-d", help="Sweep this latent dimension (repeat for one row per dimension).")] = None,
-    steps: Annotated[int, typer.Option("--steps", help=f"Frames per swept dimension ({limits.STEPS}).")] = 10,
-    value_range: Annotated[tuple[float, float], typer.Option("--range", help=f"Values the swept dimension takes, from..to (each in {limits.SWEEP_VALUE}).")] = (-3.0, 3.0),
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid: a .png file. With --dim: a directory.")] = None,
+    direction: Annotated[Optional[str], typer.Option("--direction", help="Sweep along this class direction (7, sandal; see `ganstudio directions`).")] = None,
+    conditional: Annotated[bool, typer.Option("--conditional", help="With --direction: the other classes' directions projected out of it.")] = False,
+    steps: Annotated[int, typer.Option("--steps", help=f"Frames per swept dimension or direction ({limits.STEPS}).")] = 10,
+    value_range: Annotated[tuple[float, float], typer.Option("--range", help=f"Values the swept dimension takes, from..to (each in {limits.SWEEP_VALUE}; a direction's amount: {limits.DIRECTION}).")] = (-3.0, 3.0),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid: a .png file. With --dim or --direction: a directory.")] = None,
     gif: GifOpt = False,
     fps: FpsOpt = 5.0,
     backend: BackendOpt = "onnx",
@@ -87,11 +89,23 @@ def sample(
     * `ganstudio sample --dim 25 --steps 10` - 10 frames in which only dimension 25 moves (-3..+3), and a strip
 
     * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
+
+    * `ganstudio sample --direction 7 --steps 9` - 9 frames moving seed 0's image along "→ 7" (-3..+3)
     """
     from ganstudio.explore import images, latent, operations
 
     seed, psi = limits.SEED.check("--seed", seed), limits.PSI.check("--psi", psi)
     fps = limits.FPS.check("--fps", fps)
+    if conditional and direction is None:
+        raise UserError("--conditional goes with --direction NAME")
+    if direction is not None:
+        if dim:
+            raise UserError("--dim and --direction: sweep one or the other")
+        steps = limits.STEPS.check("--steps", steps)
+        lo, hi = (limits.DIRECTION.check("--range", x) for x in value_range)
+        _check_range(lo, hi)
+        _sweep_direction(_load(model, backend, device), model, direction, conditional, seed, psi, steps, lo, hi, out, gif, fps)
+        return
     gen = _load(model, backend, device)
     if not dim:
         rendered = operations.sample(gen, seed, limits.N.check("--n", n), psi)
@@ -99,17 +113,51 @@ def sample(
         return
     steps, dim = limits.STEPS.check("--steps", steps), limits.check_dims("--dim", dim, gen.nz)
     lo, hi = (limits.SWEEP_VALUE.check("--range", x) for x in value_range)
-    if not lo < hi:
-        raise UserError(f"--range {lo:g} {hi:g}: the first value must be below the second")
+    _check_range(lo, hi)
     rendered = operations.sweep(gen, operations.Vector.of_seed(seed, psi, gen.nz), dim, steps, lo, hi)
-    folder = out or Path("samples") / ("dim-" + "-".join(str(d) for d in dim))
-    if folder.suffix.lower() == ".png" or folder.is_file():
-        raise UserError(f"--out {folder}: with --dim, --out is a directory for the frames")
+    folder = _frames_dir(out or Path("samples") / ("dim-" + "-".join(str(d) for d in dim)), "--dim")
     written = []
     for row, d in zip(rendered.frames, dim):
         for i, (frame, value) in enumerate(zip(row, latent.sweep_values(lo, hi, steps))):
             recipe = {**rendered.recipe, "frame": {"dim": d, "index": i, "value": round(float(value), 6)}}
             written.append(images.save_png(images.single(frame), folder / f"dim{d:03d}_{i:03d}.png", recipe))
+    typer.echo(f"wrote {len(written)} frames to {folder}/")
+    _done(_write(rendered, folder / "strip.png", gif, fps))
+
+
+def _check_range(lo: float, hi: float) -> None:
+    if not lo < hi:
+        raise UserError(f"--range {lo:g} {hi:g}: the first value must be below the second")
+
+
+def _frames_dir(folder: Path, option: str) -> Path:
+    if folder.suffix.lower() == ".png" or folder.is_file():
+        raise UserError(f"--out {folder}: with {option}, --out is a directory for the frames")
+    return folder
+
+
+def _sweep_direction(gen, model: str | None, name: str, conditional: bool, seed: int, psi: float, steps: int,
+                     lo: float, hi: float, out: Path | None, gif: bool, fps: float) -> None:
+    """`sample --direction NAME`: frames (each recipe naming its direction, amount and exact z) and the strip."""
+    import re
+
+    from ganstudio.explore import class_directions, images, latent, operations
+
+    found = class_directions.of(gen.model, gen.nz, gen.sha256, model)
+    if found is None:
+        raise UserError(class_directions.none_yet(model or gen.model.name))
+    start = operations.Vector.of_seed(seed, psi, gen.nz)
+    rendered = found.sweep(gen, start, name, conditional, steps, lo, hi)
+    method, j = rendered.recipe["method"], rendered.recipe["index"]
+    direction = found.bases()[method][j]
+    slug = re.sub(r"[^a-z0-9]+", "-", found.names[j].lower()).strip("-") + ("-cond" if conditional else "")
+    folder = _frames_dir(out or Path("samples") / f"direction-{slug}", "--direction")
+    written = []
+    for i, (frame, value) in enumerate(zip(rendered.frames[0], latent.sweep_values(lo, hi, steps))):
+        z = start.z + value * direction
+        recipe = {**rendered.recipe, "frame": {"method": method, "direction": j, "index": i, "value": round(float(value), 6),
+                                               "z": [float(x) for x in z]}}
+        written.append(images.save_png(images.single(frame), folder / f"{slug}_{i:03d}.png", recipe))
     typer.echo(f"wrote {len(written)} frames to {folder}/")
     _done(_write(rendered, folder / "strip.png", gif, fps))
 

@@ -1,4 +1,4 @@
-"""The commands about a model as a whole: info (its card), export (its files, Triton), eval (is it any good?)."""
+"""The commands about a model as a whole: info (its card), export (its files, Triton), eval (is it any good?), directions (its class directions)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 
 from ganstudio.cli.app import SeedOpt, app, friendly, needs_train_extra, warn_short_run
 from ganstudio.errors import UserError
+from ganstudio.explore import limits
 
 
 @app.command()
@@ -113,3 +114,44 @@ def eval_cmd(
     for line in report.lines(result, current=True):
         console.print(line, highlight=False, markup=False)
     console.print(f"wrote {path}" + (f" and {path.parent / report.SHEET_FILE}" if result.memorisation else ""))
+
+
+@app.command()
+@friendly
+def directions(
+    models: Annotated[Optional[list[str]], typer.Argument(help="Checkpoint names, model directories or files. Default: mnist-dcgan.")] = None,
+    n: Annotated[int, typer.Option("--n", help=f"Samples to label and fit on ({limits.CLASS_SAMPLES}), seeds --seed onwards.")] = 4000,
+    seed: SeedOpt = 0,
+) -> None:
+    """Fit a class direction per class ("→ 7", "→ sandal") and write class-directions.safetensors beside each model.
+
+    Labels n samples with ganstudio's classifier (labelled datasets: mnist, fashion-mnist), fits a linear boundary
+    in z per class and keeps each unit normal; the studio shows them as sliders. The model's files are not touched.
+
+    Examples: `ganstudio directions mnist-dcgan fashion-mnist-wgangp`, then `ganstudio sample --direction 7 --steps 9`
+    """
+    import shlex
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganstudio.eval import boundaries
+    from ganstudio.explore.class_directions import CLASS, CONDITIONAL, label
+
+    limits.CLASS_SAMPLES.check("--n", n)
+    console = Console()
+    for model in models or [None]:
+        cd, path = boundaries.for_model(model, n, seed, progress=True)
+        fx = cd.info["effect"]
+        table = Table("direction", "drawn", "held-out accuracy", "P raised", "becomes it", "P raised (others held)", "becomes it (others held)",
+                      title=f"{model or 'mnist-dcgan'} ({cd.info['dataset']}): {cd.info['samples']:,} samples; "
+                            f"moved {fx['amount']:g} along each, on {fx['seeds']} fresh seeds", title_justify="left")
+        for j, (name, b) in enumerate(zip(cd.names, cd.info["boundaries"])):
+            table.add_row(label(name), f"{b['drawn'] / cd.info['samples']:.1%}", f"{b['held_out_accuracy']:.3f}",
+                          *(f"{fx[m][k][j]:.0%}" for m in (CLASS, CONDITIONAL) for k in ("raised", "becomes")))
+        console.print(table)
+        if cd.info["skipped"]:
+            console.print("no direction for " + ", ".join(f"{k} (drawn by {v})" for k, v in cd.info["skipped"].items())
+                          + f": fewer than {boundaries.MIN_DRAWN} samples", highlight=False)
+        console.print(f"wrote {path}; sweep one: ganstudio sample --model {shlex.quote(model or 'mnist-dcgan')} "
+                      f"--direction {shlex.quote(cd.names[0])} --steps 9", highlight=False, markup=False)

@@ -94,4 +94,6 @@ SERVE_STEPS = Bound(2, 128, integer=True)
 LATENT = Bound(-4.0, 4.0)  # a dimension's slider; z ~ N(0, 1) lies inside for all but 1 in 15,000
 DIRECTION = Bound(-10.0, 10.0)  # a direction's slider; directions are unit vectors and |z| ~ sqrt(nz)
 N_DIRECTIONS = 8  # sliders per direction method
+MAX_CLASSES = 16  # class directions a model may have (one slider each); the labelled datasets have 10
+CLASS_SAMPLES = Bound(500, 20_000, integer=True)  # samples labelled to fit the class boundaries
 MAX_SLIDERS = 512  # dimension sliders on the page, at most

@@ -21,6 +21,8 @@ from ganstudio import __version__
 from ganstudio.explore import images, latent
 from ganstudio.explore.runtime import Generator
 
+DIRECTION_SWEEP = "sweep_direction"  # a strip along one direction of a method (SeFa, GANSpace, class)
+
 
 @dataclass(frozen=True)
 class Render:
@@ -110,6 +112,22 @@ def sweep(gen: Generator, v: Vector, dims: Sequence[int], steps: int, lo: float 
     frames = pixels.reshape(len(dims), steps, *pixels.shape[1:])
     recipe = recipe_for(gen, "sweep", **v.origin(), dims=list(dims), steps=steps, range=[lo, hi], **v.truncation())
     return Render(frames, images.rows(list(frames)), recipe)
+
+
+def direction_sweep(
+    gen: Generator, v: Vector, method: str, index: int, direction: np.ndarray, steps: int, lo: float = -3.0, hi: float = 3.0,
+    name: str | None = None,
+) -> Render:
+    """`steps` images of the vector moved by lo..hi along `direction` (row `index` of `method`'s basis).
+
+    name: the direction as a person calls it (a class's), recorded beside method and index.
+    """
+    values = latent.sweep_values(lo, hi, steps)
+    pixels = gen.images((v.z[None] + values[:, None] * direction.astype(np.float32)[None]).astype(np.float32))
+    named = {} if name is None else {"direction": name}
+    recipe = recipe_for(gen, DIRECTION_SWEEP, **v.origin(), method=method, index=index, **named, steps=steps, range=[lo, hi],
+                        **v.truncation())
+    return Render(pixels[None], images.rows([pixels]), recipe)
 
 
 def interpolate(gen: Generator, v: Vector, seed_to: int, steps: int, method: str = "lerp", psi: float = 1.0) -> Render:

@@ -1,9 +1,9 @@
 """`ganstudio serve`: the browser studio, a Gradio Blocks page over ganstudio.studio.service.
 
 Layout: the model and truncation on top; the current image on the left (every tab edits or starts from it);
-tabs on the right for sampling, per-dimension sliders and sweeps, SeFa/GANSpace directions, interpolation,
-random walks and a run's training timeline (ganstudio.studio.tabs, tabs_latent and tabs_paths build each).
-A link (?model=&seed=&psi=&dims=&sefa=&ganspace=) opens the view it names. The named endpoints sample,
+tabs on the right for sampling, per-dimension sliders and sweeps, SeFa/GANSpace directions, class directions,
+interpolation, random walks and a run's training timeline (ganstudio.studio.tabs, tabs_latent, tabs_classes and
+tabs_paths build each). A link (?model=&seed=&psi=&dims=&sefa=&ganspace=&class=&class_cond=) opens the view it names. The named endpoints sample,
 sweep, interpolate and walk are the CLI's operations, callable with gradio_client.
 
 Inference goes through ONNX Runtime (ganstudio.explore.runtime); nothing here imports torch.
@@ -31,7 +31,7 @@ from starlette.routing import Mount  # noqa: E402
 
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
-from ganstudio.studio import routes, tabs, tabs_latent, tabs_paths, views  # noqa: E402
+from ganstudio.studio import routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
 from ganstudio.studio.page import PRIVATE, Page, ready, ui  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
@@ -85,10 +85,12 @@ def build(studio: Studio) -> gr.Blocks:
                 grid = tabs.sample_tab(page)
                 dims = tabs_latent.dimensions_tab(page, n_slots, nz_max)
                 directions = tabs_latent.directions_tab(page)
-                strips = [dims.strip, directions.strip, tabs_paths.interpolate_tab(page), tabs_paths.walk_tab(page)]
+                classes = tabs_classes.classes_tab(page)
+                strips = [dims.strip, directions.strip, classes.strip, tabs_paths.interpolate_tab(page), tabs_paths.walk_tab(page)]
                 timeline = tabs_paths.timeline_tab(page)
-        wire_session(demo, page, grid, dims, directions, timeline, n_slots)
+        wire_session(demo, page, grid, dims, directions, classes, timeline, n_slots)
         directions.wire(page)
+        classes.wire(page)
         tabs.wire_current(page)
         for strip in strips:
             strip.wire(page)
@@ -97,12 +99,12 @@ def build(studio: Studio) -> gr.Blocks:
 
 def wire_session(
     demo: gr.Blocks, page: Page, grid: tabs.Grid, dims: tabs_latent.Dimensions, directions: tabs_latent.Directions,
-    timeline: tabs_paths.Timeline, n_slots: int,
+    classes: tabs_classes.Classes, timeline: tabs_paths.Timeline, n_slots: int,
 ) -> None:
     """The session's events: what makes a new current image, and everything that follows from it."""
     studio = page.studio
     dir_sliders = [x for m in METHODS for x in directions.sliders[m]]
-    page.view_out = [*page.current, *dims.slots, *dir_sliders]
+    page.view_out = [*page.current, *dims.slots, *dir_sliders, *classes.outputs]
     page.model_out = [page.card, page.sheet, dims.summary, dims.sweep_dim, *timeline.outputs]
 
     def show_all(s: Session) -> list[Any]:
@@ -113,7 +115,7 @@ def wire_session(
         labels = studio.analysis(st.model).labels()
         amounts = [gr.update(label=labels[m][j], value=st.amounts[m][j], visible=True) if j < len(labels[m]) else gr.update(visible=False)
                    for m in METHODS for j in range(limits.N_DIRECTIONS)]
-        return [*page.show(s), *ups, *amounts]
+        return [*page.show(s), *ups, *amounts, *classes.show(studio, s)]
 
     def model_panels(s: Session) -> list[Any]:
         an, nz = studio.analysis(s.model), studio.generator(s.model).nz

@@ -17,10 +17,8 @@ import numpy as np
 
 from ganstudio.errors import UserError
 from ganstudio.explore import latent, limits
-from ganstudio.explore.operations import Vector
+from ganstudio.explore.operations import DIRECTION_SWEEP, Vector
 from ganstudio.studio.session import State
-
-DIRECTION_SWEEP = "sweep_direction"  # the studio's strip along one SeFa/GANSpace direction
 
 
 def start(recipe: Mapping[str, Any], model: str, nz: int) -> tuple[State, np.ndarray | None]:
@@ -68,6 +66,37 @@ def with_value(st: State, dim: int, value: float, bases: Mapping[str, np.ndarray
     return State(st.model, st.seed, st.psi, edits, st.amounts, ())
 
 
+def with_amount(st: State, method: str, j: int, value: float, bases: Mapping[str, np.ndarray]) -> State:
+    """st with direction j of `method` at `value` (the other amounts as they are)."""
+    if method not in bases or not 0 <= j < len(bases[method]):
+        raise UserError(f"no direction {str(method)[:20]} {j + 1} for this model")
+    amounts = full(st.amounts, bases)
+    amounts[method][j] = float(value)
+    return State(st.model, st.seed, st.psi, st.edits, amounts, ())
+
+
+def direction_frame(st: State, frame: Mapping[str, Any], bases: Mapping[str, np.ndarray], nz: int) -> State:
+    """The state of one frame of `ganstudio sample --direction` (its recipe's "frame": method, direction, value, z).
+
+    The frame records its exact vector too: when the model's directions are no longer those it was made with
+    (re-made, or gone), that vector is what comes back.
+    """
+    try:
+        z = np.asarray(frame.get("z", ()), dtype=np.float32)
+        method, j = str(frame["method"]), int(frame["direction"])
+        value = float(limits.DIRECTION.check("frame amount", frame["value"]))
+    except (KeyError, TypeError, ValueError):
+        raise UserError("its frame recipe is damaged: it does not say which direction and amount it shows") from None
+    exact = z if z.shape == (nz,) and np.isfinite(z).all() else None
+    try:
+        moved = with_amount(st, method, j, value, bases)
+    except UserError:
+        if exact is None:
+            raise
+        return of_z(st, exact)
+    return moved if exact is None or np.allclose(z_of(moved, bases, nz), exact, atol=1e-5) else of_z(st, exact)
+
+
 def of_z(st: State, z: np.ndarray) -> State:
     """The state whose vector is exactly z (every dimension written, no direction added)."""
     return State(st.model, st.seed, st.psi, {d: float(x) for d, x in enumerate(z)}, {}, ())
@@ -100,14 +129,7 @@ def frames(recipe: Mapping[str, Any], st: State, bases: Mapping[str, np.ndarray]
         return out
     if op == DIRECTION_SWEEP:
         m, j = recipe["method"], int(recipe["index"])
-        if m not in bases or not 0 <= j < len(bases[m]):
-            raise UserError(f"no direction {str(m)[:20]} {j + 1} for this model")
-        out = []
-        for x in latent.sweep_values(*recipe["range"], steps):
-            amounts = full(st.amounts, bases)
-            amounts[m][j] = float(x)
-            out.append((State(st.model, st.seed, st.psi, st.edits, amounts, ()), f"{x:+.1f}"))
-        return out
+        return [(with_amount(st, m, j, float(x), bases), f"{x:+.1f}") for x in latent.sweep_values(*recipe["range"], steps)]
     z0 = z_of(st, bases, nz)
     if op == "interpolate":
         b = latent.truncate(latent.z_from_seed(int(recipe["seed_to"]), nz), float(recipe["psi"]))

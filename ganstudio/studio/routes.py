@@ -1,6 +1,6 @@
 """The studio's plain HTTP API under /v1: the CLI's images for programs, without Gradio's queue.
 
-`GET /v1/sample|sweep|interpolate|walk?...` answers with the bytes `ganstudio sample|interpolate|walk` writes
+`GET /v1/sample|sweep|direction|interpolate|walk?...` answers with the bytes `ganstudio sample|interpolate|walk` writes
 (PNG, or GIF with format=gif), rendered by the same Studio (one ONNX Runtime session per model). It is mounted
 beside the Gradio page on the same server (ganstudio.studio.app). A bad value is HTTP 400, an unknown model
 404, each with `{"error": "..."}`: one line naming the parameter and its range, as the CLI says it, and one
@@ -36,8 +36,10 @@ EXPECTED = {
     "seed_to": f"a whole number in {limits.SEED}", "n": f"a whole number in {limits.SERVE_N}",
     "steps": f"a whole number in {limits.SERVE_STEPS}", "dim": "a whole number, a latent dimension of the model (0..nz-1)",
     "psi": f"a number in {limits.PSI}", "fps": f"a number in {limits.FPS}",
-    "step_size": f"a number in {limits.STEP_SIZE}", "lo": f"a number in {limits.LATENT}",
-    "hi": f"a number in {limits.LATENT}", "format": "png or gif", "method": "lerp or slerp",
+    "step_size": f"a number in {limits.STEP_SIZE}",
+    "lo": f"a number in {limits.LATENT} ({limits.DIRECTION} for /direction)",
+    "hi": f"a number in {limits.LATENT} ({limits.DIRECTION} for /direction)", "format": "png or gif", "method": "lerp or slerp",
+    "name": "a class direction of the model (e.g. 7, sandal)", "conditional": "true or false",
 }
 
 Model = Annotated[str | None, Query(description="A model key, as the studio's picker lists it (default: the studio's model).")]
@@ -102,6 +104,17 @@ def api(studio: Studio) -> FastAPI:
         """One dimension moving lo..hi: `ganstudio sample --dim --steps --range [--gif]`'s strip."""
         output = _wanted(format, fps)
         return _reply(studio.render_sweep(model_of(model), seed, dim, steps, lo, hi, psi), output)
+
+    @app.get("/direction", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
+    def direction(name: Annotated[str, Query(description="The class direction (7, sandal, '→ 7'); the model needs `ganstudio directions`.")],
+                  model: Model = None, seed: Seed = 0, steps: Steps = 10,
+                  lo: Annotated[float, Query(description=f"The first amount along it ({limits.DIRECTION}).")] = -3.0,
+                  hi: Annotated[float, Query(description=f"The last amount ({limits.DIRECTION}), above lo.")] = 3.0,
+                  conditional: Annotated[bool, Query(description="The other classes' directions projected out of it.")] = False,
+                  psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
+        """Seed's image moving along a class direction: `ganstudio sample --direction --steps --range [--conditional] [--gif]`'s strip."""
+        output = _wanted(format, fps)
+        return _reply(studio.render_direction_sweep(model_of(model), seed, name, steps, lo, hi, psi, conditional), output)
 
     @app.get("/interpolate", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
     def interpolate(model: Model = None,

@@ -20,10 +20,10 @@ from PIL import Image
 from ganstudio.artifact import describe
 from ganstudio.artifact.checkpoint import read_card
 from ganstudio.errors import UserError
-from ganstudio.explore import images, limits, operations, runtime
+from ganstudio.explore import class_directions, images, limits, operations, runtime
 from ganstudio.explore.operations import Vector
 from ganstudio.studio import analysis, picker, timeline
-from ganstudio.studio.analysis import METHOD_TITLES, METHODS, Analysis
+from ganstudio.studio.analysis import Analysis
 from ganstudio.studio.outputs import Outputs
 from ganstudio.studio.session import Session, parse_dims
 
@@ -56,7 +56,8 @@ class Studio:
 
     def analysis(self, key: str) -> Analysis:
         m = self.models.get(key)
-        return analysis.analysis(str(m.path), m.weights.stat().st_mtime)
+        found = m.path / class_directions.FILE
+        return analysis.analysis(str(m.path), m.weights.stat().st_mtime, found.stat().st_mtime if found.is_file() else 0.0)
 
     def card_markdown(self, key: str) -> str:
         """The model card, with the model's eval table when it has a current one."""
@@ -95,6 +96,20 @@ class Studio:
         limits.check_span(lo, hi, ("lo", "hi"))
         psi = limits.PSI.check("psi", psi)
         return operations.sweep(gen, self._start(session, model, seed, psi), [dim], steps, lo, hi)
+
+    def render_direction_sweep(
+        self, model: str, seed: int, name: str, steps: int, lo: float, hi: float, psi: float, conditional: bool = False,
+    ) -> operations.Render:
+        """Seed's image moving lo..hi along a class direction, as `ganstudio sample --direction [--conditional]`."""
+        gen = self.generator(model)
+        seed, steps = limits.SEED.check("seed", seed), limits.SERVE_STEPS.check("steps", steps)
+        lo, hi = limits.DIRECTION.check("lo", lo), limits.DIRECTION.check("hi", hi)
+        limits.check_span(lo, hi, ("lo", "hi"))
+        psi = limits.PSI.check("psi", psi)
+        an = self.analysis(model)
+        if an.classes is None:
+            raise UserError(an.class_note)
+        return an.classes.sweep(gen, Vector.of_seed(seed, psi, gen.nz), name, bool(conditional), steps, lo, hi, "name")
 
     def render_interpolate(
         self, model: str, seed_from: int, seed_to: int, steps: int, method: str, psi: float,
@@ -176,12 +191,16 @@ class Studio:
     def switch_model(self, s: Session, key: str) -> None:
         """Keep the seed and psi; drop edits (dimensions mean different things in another model)."""
         an = self.analysis(key)  # before the switch: the session changes in one step, once this is known
-        s.switch(key, {m: len(an.directions[m].vectors) for m in METHODS}, [int(d) for d in an.effects.order])
+        s.switch(key, {m: len(b) for m, b in an.bases().items()}, [int(d) for d in an.effects.order])
 
     def vector(self, s: Session) -> Vector:
         """The session's current vector, from one consistent copy of it (slider events may change s meanwhile)."""
         st = s.state()
-        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, self.analysis(st.model).bases())
+        bases = self.analysis(st.model).bases()
+        if set(st.amounts) != set(bases):  # `ganstudio directions` made or re-made the model's class directions
+            s.fit_directions(st.model, {m: len(b) for m, b in bases.items()})
+            st = s.state()
+        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases)
 
     def _start(self, session: Session | None, model: str, seed: int, psi: float) -> Vector:
         """Where a named operation starts: the tab's vector when it is edited on this model, else the seed's."""
@@ -202,10 +221,8 @@ class Studio:
             parts.append(f"{len(v.edits)} dims set")
         elif v.edits:  # each at its value in the final vector, as its slider shows it
             parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in sorted(v.edits)))
-        for m, amounts in v.directions.items():
-            moved = [f"{j + 1}:{a:+.1f}" for j, a in enumerate(amounts) if a]
-            if moved:
-                parts.append(f"{METHOD_TITLES[m]} " + ", ".join(moved))
+        an = self.analysis(s.model)
+        parts += [an.moved(m, amounts) for m, amounts in v.directions.items() if any(amounts)]
         return self.out.png(r, f"seed{v.seed}-edited"), " · ".join(parts)
 
     def set_seed(self, s: Session, seed: int) -> None:

@@ -59,6 +59,13 @@ class Session:
             self.edits = {}
             self.amounts = {m: [0.0] * k for m, k in directions.items()}
 
+    def fit_directions(self, model: str, directions: Mapping[str, int]) -> None:
+        """The model's direction methods changed under the tab (class directions made or refused meanwhile):
+        amounts for the methods it has now, new ones at 0; nothing happens if the tab has left the model."""
+        with self.lock:
+            if self.model == model:
+                self.amounts = {m: ([*self.amounts.get(m, ()), *[0.0] * k])[:k] for m, k in directions.items()}
+
     def clear_edits(self) -> None:
         with self.lock:
             self.edits = {}
@@ -108,6 +115,14 @@ class Session:
                 raise UserError(f"no direction {method} {j + 1} for this model")
             amounts[j] = clamp(limits.DIRECTION, value)
             return True
+
+    def move_amounts(self, source: str, target: str) -> None:
+        """Add `source`'s direction amounts onto `target`'s (row for row), then set source's to 0."""
+        with self.lock:
+            if source in self.amounts and target in self.amounts:
+                for j, a in enumerate(self.amounts[source][: len(self.amounts[target])]):
+                    self.amounts[target][j] = clamp(limits.DIRECTION, self.amounts[target][j] + a)
+                self.amounts[source] = [0.0] * len(self.amounts[source])
 
     def set_view(self, dims: Sequence[int]) -> None:
         with self.lock:

@@ -3,6 +3,7 @@ sweeps it as a strip of frames (a click on a frame makes it current)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,15 +94,23 @@ class Directions:
         for m in METHODS:
             for j, slider in enumerate(self.sliders[m]):
                 args = [page.session, slider, page.model]
-                slider.input(_on_amount(page, m, j, page.show, len(page.current)), args, page.current, **QUIET)
-                slider.release(_on_amount(page, m, j, page.show_all, len(page.view_out)), args, page.view_out, **QUIET)
+                move = functools.partial(_move, m, j)
+                slider.input(on_amount(move, page.show, len(page.current)), args, page.current, **QUIET)
+                slider.release(on_amount(move, page.show_all, len(page.view_out)), args, page.view_out, **QUIET)
 
 
-def _on_amount(page: Page, m: str, j: int, shown: Callable[[Session], list[Any]] | None, count: int) -> Callable[..., list[Any]]:
+def _move(m: str, j: int, s: Session, value: float, key: str) -> bool:
+    return views.set_amount(s, m, j, value, key)
+
+
+def on_amount(move: Callable[..., bool], shown: Callable[[Session], list[Any]] | None, count: int) -> Callable[..., list[Any]]:
+    """A direction slider's event: move(session, value, model key, *more inputs) sets its amount, then `shown`
+    renders; nothing changes when move says the event belongs to a model the tab has left."""
+
     @ui
-    def moved(s: Session | None, value: float, key: str) -> list[Any]:
-        if not views.set_amount(ready(s), m, j, value, key):
-            return [gr.skip()] * count  # the slider of a model the tab left
+    def moved(s: Session | None, value: float, key: str, *more: Any) -> list[Any]:
+        if not move(ready(s), value, key, *more):
+            return [gr.skip()] * count
         return shown(s)  # type: ignore[misc]
 
     return moved

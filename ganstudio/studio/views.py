@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.errors import UserError
-from ganstudio.explore import images, limits, operations
+from ganstudio.explore import class_directions, images, limits, operations
 from ganstudio.explore.operations import Render, Vector
 from ganstudio.studio import recipes
 from ganstudio.studio.analysis import METHODS
@@ -60,6 +60,29 @@ def set_amount(s: Session, method: str, j: int, value: float, model: str | None 
             return False
         s.remember(f"{method} {j}")
         return s.set_amount(method, j, value, model)
+
+
+def class_method(conditional: bool) -> str:
+    return class_directions.CONDITIONAL if conditional else class_directions.CLASS
+
+
+def set_class_amount(s: Session, conditional: bool, j: int, value: float, model: str | None = None) -> bool:
+    """A class slider moved: its amount, along the plain or the conditional direction as the checkbox says (the
+    other kind's amounts are moved over first, so one kind drives the image at a time)."""
+    to = class_method(conditional)
+    with s.lock:
+        if model is not None and model != s.model:
+            return False
+        s.remember(f"{to} {j}")
+        s.move_amounts(class_method(not conditional), to)
+        return s.set_amount(to, j, value, model)
+
+
+def set_class_mode(s: Session, conditional: bool) -> None:
+    """The conditional checkbox: the class amounts carry over to the other kind of direction (one undo step)."""
+    with s.lock:
+        s.remember()
+        s.move_amounts(class_method(not conditional), class_method(conditional))
 
 
 def undoable(fn: Callable[..., None]) -> Callable[..., None]:
@@ -113,6 +136,8 @@ def restore_png(studio: Studio, s: Session, path: str | None) -> str:
     if isinstance(frame, dict) and "dim" in frame:  # one frame of a CLI sweep
         d = limits.check_dims("frame dimension", [frame["dim"]], nz)[0]
         st = recipes.with_value(st, d, float(limits.SWEEP_VALUE.check("frame value", frame.get("value"))), b, nz)
+    elif isinstance(frame, dict) and "method" in frame:  # one frame of a CLI direction sweep
+        st = recipes.direction_frame(st, frame, b, nz)
     elif z is not None and not np.allclose(recipes.z_of(st, b, nz), z, atol=1e-5):
         st = recipes.of_z(st, z)  # the directions were computed otherwise then: keep the exact vector
     with s.lock:
@@ -128,13 +153,13 @@ def link(s: Session) -> str:
 
 def open_link(studio: Studio, s: Session, query: Mapping[str, str]) -> str:
     """Apply a link's query (model, seed, ψ, edits, amounts) to a new session; '' when the link names nothing."""
-    if not any(k in query for k in ("model", "seed", "psi", "dims", *METHODS)):
+    if not any(k in query for k in ("model", "seed", "psi", "dims", *METHODS, *class_directions.METHODS)):
         return ""
     key = query.get("model", s.model)
     studio.models.get(key)  # one line naming the models on offer when it is not one
     if key != s.model:
         studio.switch_model(s, key)
-    st = recipes.parse_link(query, METHODS, studio.generator(key).nz, key)
+    st = recipes.parse_link(query, list(bases(studio, key)), studio.generator(key).nz, key)
     s.apply(st)
     return f"Opened the link: {key}, seed {st.seed}"
 
