@@ -183,11 +183,11 @@ def run(*args: str) -> tuple[int, str]:
 def test_directions_writes_the_file_and_leaves_the_model_byte_identical(tmp_path):
     model = Path(shutil.copytree(SHIPPED, tmp_path / "m"))
     (model / FILE).unlink(missing_ok=True)
-    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     code, out = run("directions", str(model), "--n", "500", "--seed", "3")
     assert code == 0, out
     assert "→ 7" in out and f"wrote {model / FILE}" in out
-    assert {p.name: p.read_bytes() for p in model.iterdir() if p.name != FILE} == before
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file() and p.name != FILE} == before
     assert class_directions.of(ModelDir(model), 100, sha256_file(model / "generator.safetensors")).info["seed"] == 3
 
 
