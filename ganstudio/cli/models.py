@@ -134,14 +134,17 @@ def encoder(
 
     steps, seed = limits.Bound(1, 100_000, integer=True).check("--steps", steps), limits.SEED.check("--seed", seed)
     needs_train_extra("ganstudio encoder")
+    from rich.console import Console
     from rich.progress import Progress
 
+    from ganstudio.artifact import catalog
     from ganstudio.train import encoder as encoders
 
-    for model in models or [None]:
-        with Progress(transient=True) as progress:
-            task = progress.add_task(f"encoder {model or 'mnist-dcgan'}", total=steps)
-            record = encoders.build(model, steps, seed, lambda step, loss: progress.update(task, completed=step))
+    found = [catalog.resolve(m) for m in models or [None]]  # every name checked before minutes of training
+    for model in found:
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(f"encoder {model.name}", total=steps)
+            record = encoders.build(str(model.path), steps, seed, lambda step, loss: progress.update(task, completed=step))
         t = record["training"]
         typer.echo(f"wrote {record['path']} ({t['steps']:,} steps in {t['seconds']:.0f} s; on {t['check_images']} fresh samples "
                    f"its guesses' pixel MSE {t['encoder_mse']:.4f} vs {t['nearest_random_mse']:.4f} for the nearest of "

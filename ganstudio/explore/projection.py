@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganstudio.artifact import catalog
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.data import imagefolder
 from ganstudio.errors import UserError
@@ -117,7 +118,7 @@ def encoder_for(gen: Generator) -> tuple[Encoder | None, str]:
     """(the model's encoder, "") when it has one made for these weights, else (None, why not)."""
     folder = gen.model.path
     graph, record_file = folder / ENCODER_GRAPH, folder / ENCODER_RECORD
-    hint = BUILD_HINT.format(model=gen.model.name)
+    hint = BUILD_HINT.format(model=_handle(gen.model))
     if not graph.is_file() or not record_file.is_file():
         return None, f"{gen.model.name} has no encoder; {hint}"
     try:
@@ -136,6 +137,14 @@ def encoder_for(gen: Generator) -> tuple[Encoder | None, str]:
     except Exception as e:  # ORT raises its own Fail/InvalidGraph types
         return None, f"{graph}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:80]}); {hint.replace('build', 'rebuild')}"
     return Encoder(graph, record, session), ""
+
+
+def _handle(model: catalog.ModelDir) -> str:
+    """How to name the model on the command line: its name when that finds it, else its path."""
+    try:
+        return model.name if catalog.resolve(model.name).path == model.path else str(model.path)
+    except UserError:
+        return str(model.path)
 
 
 def errors(gen: Generator, z: np.ndarray, target: np.ndarray) -> np.ndarray:
