@@ -150,10 +150,10 @@ def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
     expect(page.locator("#current-info")).to_contain_text("ψ 0.7")
     page.screenshot(path=tmp_path / "dropped.png", full_page=True)
 
-    foreign = tmp_path / "foreign.png"
-    Image.new("L", (8, 8)).save(foreign)
-    page.locator("#drop input[type=file]").set_input_files(str(foreign))
-    expect(page.locator(".toast-body.error")).to_contain_text("carries no ganstudio recipe")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    page.locator("#drop input[type=file]").set_input_files(str(broken))
+    expect(page.locator(".toast-body.error")).to_contain_text("broken.png: not an image ganstudio can read")
     expect(page.locator("#current-info")).to_contain_text("seed 42")  # nothing changed
 
 
@@ -185,4 +185,33 @@ def test_a_class_direction_slider_turns_the_digit(page, tmp_path: Path):
     expect(seven).to_have_value("6")
     page.screenshot(path=tmp_path / "class-sweep.png", full_page=True)
     assert not page.locator(".toast-body").is_visible()
+    assert outside == []
+
+
+def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: Path):
+    """Bring your own image: a held-out MNIST digit (no recipe) becomes the closest image the model draws."""
+    from ganstudio.data import datasets
+    from ganstudio.eval import split
+
+    page, outside = page
+    ds = datasets.load("mnist")
+    digit = tmp_path / "digit.png"
+    Image.fromarray(ds.images[split.split("mnist", len(ds.images))[1][0], 0]).resize((112, 112)).save(digit)
+    before = page.locator("#current img").get_attribute("src")
+    page.locator("#drop input[type=file]").set_input_files(str(digit))
+    expect(page.locator(".toast-body").filter(has_text="Projected digit.png")).to_contain_text("error (pixel MSE)")
+    expect(page.locator("#current img")).not_to_have_attribute("src", before)
+    expect(page.locator("#current-info")).to_contain_text("100 dims set")
+    page.screenshot(path=tmp_path / "projected.png", full_page=True)
+    projected = page.locator("#current img").get_attribute("src")
+
+    page.get_by_role("tab", name="Dimensions").click()
+    slider = page.locator(".dims input[type=range]").first
+    value = slider.input_value()
+    slider.focus()
+    slider.press("End")  # edited like any other image
+    expect(page.locator("#current img")).not_to_have_attribute("src", projected)
+    page.locator("#undo").click()
+    expect(slider).to_have_value(value)
+    assert not page.locator(".toast-body.error").is_visible()
     assert outside == []

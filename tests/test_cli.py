@@ -13,7 +13,7 @@ from ganstudio.explore import images, latent, runtime
 from ganstudio.cli import app
 
 runner = CliRunner()
-COMMANDS = ["sample", "interpolate", "walk", "info", "train", "export", "serve"]
+COMMANDS = ["sample", "interpolate", "walk", "project", "info", "train", "export", "encoder", "serve"]
 
 
 def run(*args: str):

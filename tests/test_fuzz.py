@@ -306,6 +306,10 @@ OPTION_CASES += [
     ["serve", "--port", "99999"], ["serve", "--port", "-5"], ["serve", "--port", "abc"], ["serve", "--port", "80"],
     ["serve", "--host", LONG], ["serve", "--host", "203.0.113.7"], ["serve", "--host", ""], ["serve", "--model", LONG, "--port", "0"],
     ["frobnicate"], ["sample", "--nope"], ["train", "--steps", "abc"], ["train", "--epochs", "1.5"],
+    ["project"], ["project", "no-such.png"], ["project", LONG + ".png"], ["project", "x.png", "--steps", "-1"],
+    ["project", "x.png", "--steps", "501"], ["project", "x.png", "--steps", "abc"], ["project", "x.png", "--seed", "-1"],
+    ["project", "x.png", "--out", "x.jpg"], ["project", "x.png", "--device", "tpu"], ["project", "x.png", "--model", LONG],
+    ["encoder", "--steps", "0"], ["encoder", "--steps", "abc"], ["encoder", "--seed", "-1"], ["encoder", "no-such-model"],
 ]
 TRAIN_SETS = [
     "steps=-1", "steps=99999999", "epochs=0", "epochs=abc", "batch_size=0", "batch_size=5000", "nz=0", "nz=100000",

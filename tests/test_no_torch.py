@@ -1,4 +1,4 @@
-"""The wall: the serving path (CLI sampling, info, runtime) must work with torch impossible to import."""
+"""The wall: the serving path (CLI sampling, projecting, info, runtime) must work with torch impossible to import."""
 
 import subprocess
 import sys
@@ -30,6 +30,10 @@ try:
 except SystemExit as e:
     assert e.code in (0, None), e.code
 try:
+    app(["project", "grid.png", "--steps", "2", "--out", "projected.png"])
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+try:
     app(["info"])
 except SystemExit as e:
     assert e.code in (0, None), e.code
@@ -40,12 +44,13 @@ print("ok")
     assert p.returncode == 0, p.stderr
     assert "ok" in p.stdout
     assert (tmp_path / "grid.png").is_file() and (tmp_path / "sweep" / "strip.gif").is_file()
+    assert (tmp_path / "projected.png").is_file()
 
 
 def test_importing_the_serving_modules_pulls_in_nothing_heavy(tmp_path):
     code = """
 import sys
-import ganstudio.cli, ganstudio.explore.runtime, ganstudio.explore.operations, ganstudio.explore.latent, ganstudio.explore.images, ganstudio.artifact.catalog
+import ganstudio.cli, ganstudio.explore.runtime, ganstudio.explore.operations, ganstudio.explore.latent, ganstudio.explore.images, ganstudio.explore.projection, ganstudio.artifact.catalog
 heavy = [m for m in ("torch", "gradio", "onnx", "onnxruntime", "matplotlib", "pandas") if m in sys.modules]
 print(heavy)
 """

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ganstudio.artifact import catalog, rundir
 from ganstudio.errors import UserError
@@ -69,7 +69,7 @@ def test_dimension_sliders_show_and_set_the_final_vector_with_directions(studio,
     assert views.set_dim(studio, s, 0, 2.0, model="another") is None  # an old model's slider: dropped
 
 
-def test_a_png_restores_its_vector_and_a_foreign_one_changes_nothing(studio, s, tmp_path):
+def test_a_png_restores_its_vector_and_a_broken_one_changes_nothing(studio, s, tmp_path):
     views.set_dim(studio, s, 2, -2.0)
     views.set_amount(s, "ganspace", 3, -5.5)
     path, _ = studio.current(s)
@@ -84,10 +84,11 @@ def test_a_png_restores_its_vector_and_a_foreign_one_changes_nothing(studio, s, 
     assert (fresh.seed, fresh.psi, fresh.edits) == (70, 0.6, {})
 
     before = fresh.state()
-    foreign = tmp_path / "foreign.png"
-    Image.new("L", (4, 4)).save(foreign)
-    with pytest.raises(UserError, match="carries no ganstudio recipe"):
-        views.restore_png(studio, fresh, str(foreign))
+    damaged = PngImagePlugin.PngInfo()  # a PNG whose ganstudio recipe is damaged (an image without one is projected)
+    damaged.add_text(images.RECIPE_KEY, "[1, 2]")
+    Image.new("L", (4, 4)).save(tmp_path / "damaged.png", pnginfo=damaged)
+    with pytest.raises(UserError, match="not an image ganstudio can read"):
+        views.restore_png(studio, fresh, str(tmp_path / "damaged.png"))
     (tmp_path / "text.png").write_text("hello")
     with pytest.raises(UserError, match="not an image ganstudio can read"):
         views.restore_png(studio, fresh, str(tmp_path / "text.png"))

@@ -217,3 +217,38 @@ def walk(
     gen = _load(model, backend, device)
     rendered = operations.walk(gen, operations.Vector.of_seed(seed, psi, gen.nz), steps, step_size)
     _done(_write(rendered, _png_path(out, "walk.png"), gif, fps))
+
+
+@app.command()
+@friendly
+def project(
+    image: Annotated[Path, typer.Argument(help="An image file: PNG, JPEG, WebP, BMP, GIF... (anything Pillow opens).")],
+    model: ModelOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The reconstruction, a .png file. Default: IMAGE-projected.png here.")] = None,
+    steps: Annotated[int, typer.Option("--steps", help=f"Rounds of the search after the encoder's guess ({limits.PROJECT_ROUNDS}; 0: the guess alone).")] = limits.PROJECT_ROUNDS_DEFAULT,
+    seed: Annotated[int, typer.Option("--seed", "-s", help=f"Seed of the search ({limits.SEED}).")] = 0,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Find the latent vector whose image is closest to IMAGE, and write that image with its exact vector.
+
+    The image is brought to the model's size and channels (centre square, resized, grey or colour), encoded
+    by the model's encoder.onnx (`ganstudio encoder MODEL` builds it; without one the search starts from the
+    nearest of many random samples, and says so), then refined by a seeded gradient-free search on the ONNX
+    generator. The PNG's recipe carries the vector: drop it onto the studio to edit it.
+
+    Examples: `ganstudio project digit.png`, `ganstudio project face.jpg --model emoji-dcgan --steps 100 --out me.png`
+    """
+    from ganstudio.explore import images, operations, projection
+
+    steps, seed = limits.PROJECT_ROUNDS.check("--steps", steps), limits.SEED.check("--seed", seed)
+    png = _png_path(out or Path(f"{image.stem}-projected.png"), f"{image.stem}-projected.png")
+    gen = _load(model, "onnx", device)
+    target = projection.read_image(image, gen.card.image_size, gen.card.channels)
+    p = projection.project(gen, target, steps, seed)
+    if p.note:
+        typer.echo(f"note: {p.note}; the search started from the nearest of {limits.PROJECT_SAMPLES} random samples", err=True)
+    rendered = operations.still(gen, projection.vector(p.z))
+    recipe = {**rendered.recipe, "op": "project", "source": image.name[:200], "projection": {**p.recipe(), "seed": seed}}
+    images.save_png(rendered.image, png, recipe)
+    typer.echo(f"{image.name}: {p.summary()}")
+    _done([png])

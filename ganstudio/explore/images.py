@@ -92,15 +92,16 @@ def gif_bytes(frames: Sequence[Image.Image], recipe: dict[str, Any], fps: float 
 
 def read_recipe(path: str | Path) -> dict[str, Any] | None:
     """The recipe a ganstudio image carries, or None; one line (UserError) for a file that is not one."""
+    comment = False
     try:
         with Image.open(path) as im:
             raw = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
             if raw is None:
-                raw = im.info.get("comment")
+                raw, comment = im.info.get("comment"), True
                 raw = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's UnidentifiedImageError is an OSError
         raise UserError(f"{path}: not an image Pillow can read ({e})") from None
-    if not raw:
+    if not raw or (comment and not raw.lstrip().startswith("{")):  # a camera's or editor's comment is no recipe
         return None
     try:
         recipe = json.loads(raw)

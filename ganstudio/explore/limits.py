@@ -97,3 +97,11 @@ N_DIRECTIONS = 8  # sliders per direction method
 MAX_CLASSES = 16  # class directions a model may have (one slider each); the labelled datasets have 10
 CLASS_SAMPLES = Bound(500, 20_000, integer=True)  # samples labelled to fit the class boundaries
 MAX_SLIDERS = 512  # dimension sliders on the page, at most
+
+# Projecting an image (bring your own image): the same on the command line and in the studio.
+PROJECT_BYTES = 32 * 2**20  # the largest image file read
+PROJECT_PIXELS = 40_000_000  # width x height, checked before decoding (a 40 MP photo; Pillow's bomb check is at 89 MP)
+PROJECT_ROUNDS = Bound(0, 500, integer=True)  # rounds of the search after the start
+PROJECT_ROUNDS_DEFAULT = 40
+PROJECT_POPULATION = 32  # vectors drawn per round, one batch through the generator
+PROJECT_SAMPLES = 512  # without an encoder, the search starts from the nearest of this many seeded samples

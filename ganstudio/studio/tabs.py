@@ -30,6 +30,7 @@ ones that change the image most are listed first. ⇆ sweeps that dimension as a
 (GANSpace), which change more at once. 4. *Interpolate* to another seed, or take a *Random walk* from it.
 **Click any frame of a strip to make it current.** Every image downloads as a PNG carrying its recipe: drop
 one onto *Open a ganstudio PNG* to come back to it, or *Copy link* to share the view. ↶/↷ undo and redo.
+Drop any other image there to find the closest one the model can draw, and edit that.
 """
 
 # Enter in a slider's number box applies it (Gradio applies a typed value when the box loses focus).
@@ -40,6 +41,7 @@ COPY_LINK = """(q) => { const url = location.origin + location.pathname + "?" + 
   history.replaceState(null, "", "?" + q); if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
   return url; }"""
 HOW_TO_READ = "ganstudio.howto.read"
+DROP_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # a recipe PNG, or any image to project
 
 
 def header(studio: Studio) -> Page:
@@ -73,9 +75,11 @@ def current_column(page: Page) -> None:
     page.link = gr.Textbox(label="Link to this view", visible=False, buttons=["copy"], elem_id="link")
     with gr.Row():
         page.big = [gr.DownloadButton(f"⬇ {px} px", size="sm", elem_id=f"png-{px}") for px in views.DOWNLOAD_SIZES]
-    gr.Markdown("**Open a ganstudio PNG**: drop one here and its model, seed, ψ and edits come back.", elem_id="drop-help")
-    page.drop = gr.File(label="A PNG ganstudio wrote", show_label=False, file_types=[".png"], type="filepath", height=150,
-                        elem_id="drop")
+    gr.Markdown("**Open a ganstudio PNG, or bring your own image**: drop a PNG ganstudio wrote and its model, seed, ψ "
+                "and edits come back; drop any other image and the closest image the model can draw becomes current.",
+                elem_id="drop-help")
+    page.drop = gr.File(label="A PNG ganstudio wrote, or any image", show_label=False, file_types=list(DROP_TYPES),
+                        type="filepath", height=150, elem_id="drop")
     with gr.Accordion("Model card", open=True):
         page.card = gr.Markdown(elem_id="card")
         page.sheet = gr.Image(label="Eval: the closest generated (top) / training (bottom) pairs", type="filepath",

@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.errors import UserError
-from ganstudio.explore import class_directions, images, limits, operations
+from ganstudio.explore import class_directions, images, limits, operations, projection
 from ganstudio.explore.operations import Render, Vector
 from ganstudio.studio import recipes
 from ganstudio.studio.analysis import METHODS
@@ -115,16 +115,17 @@ def model_with(studio: Studio, sha256: str) -> str | None:
 
 
 def restore_png(studio: Studio, s: Session, path: str | None) -> str:
-    """Make the vector a ganstudio PNG shows current (switching model if it is another one); a line saying so."""
+    """Make the vector a ganstudio PNG shows current (switching model if it is another one), or project any other
+    image onto the tab's model; a line saying which."""
     if not path:
-        raise UserError("no file arrived: drop a PNG that ganstudio wrote")
+        raise UserError("no file arrived: drop a PNG that ganstudio wrote, or any image to project")
     name = Path(path).name[:60]
     try:
         recipe = images.read_recipe(path)
     except (UserError, UnidentifiedImageError, OSError, ValueError):  # said without the server's own path
-        raise UserError(f"{name}: not an image ganstudio can read (drop a PNG that ganstudio wrote)") from None
-    if not isinstance(recipe, dict):
-        raise UserError(f"{name}: carries no ganstudio recipe (only images ganstudio wrote can be restored)")
+        raise UserError(f"{name}: not an image ganstudio can read (drop a PNG ganstudio wrote, or a PNG/JPEG/WebP to project)") from None
+    if recipe is None:
+        return project(studio, s, path)
     key = model_with(studio, str(recipe.get("model_sha256", "")))
     if key is None:
         raise UserError(f"{name} was made by {str(recipe.get('model', 'an unknown model'))[:60]!r}, which this studio does not offer "
@@ -145,6 +146,19 @@ def restore_png(studio: Studio, s: Session, path: str | None) -> str:
             studio.switch_model(s, key)  # undo goes back as far as the switch (steps on other models are skipped)
         s.apply(st)
     return f"Restored {name}: {key}, seed {st.seed}, ψ {st.psi:g}" + (" with its edits" if st.edits or any(any(a) for a in st.amounts.values()) else "")
+
+
+def project(studio: Studio, s: Session, path: str) -> str:
+    """Make the latent vector whose image is closest to a foreign image current (on the tab's model)."""
+    key = s.model
+    gen = studio.generator(key)
+    p = projection.project(gen, projection.read_image(path, gen.card.image_size, gen.card.channels))
+    with s.lock:
+        if s.model != key:
+            raise UserError("the model changed while the image was projected: drop it again")
+        s.apply(recipes.of_z(s.state(), p.z))
+    note = f" ({p.note})" if p.note else ""
+    return f"Projected {Path(path).name[:60]} onto {key}: {p.summary()}{note}"
 
 
 def link(s: Session) -> str:
