@@ -185,7 +185,7 @@ def test_the_timeline_shows_steps_and_the_runs_curves(tmp_path, monkeypatch):
     from ganstudio.studio import tabs_paths
 
     run = tmp_path / "runs" / "run"
-    shutil.copytree(SHIPPED, run)
+    shutil.copytree(SHIPPED, run, ignore=shutil.ignore_patterns("samples"))  # the shipped model's own timeline aside
     (run / "samples").mkdir()
     for step in (250, 500, 750):
         images.save_png(images.single(np.zeros((4, 4, 1), np.uint8)), run / "samples" / f"step_{step:07d}.png", {})
@@ -200,7 +200,8 @@ def test_the_timeline_shows_steps_and_the_runs_curves(tmp_path, monkeypatch):
     assert caption.startswith("step 750") and chart.width == curves.WIDTH
     assert [t for t, _, _ in curves.series(rows)] == ["Losses", "D(x), D(G(z))", "Eval: fd"]
     assert curves.chart([], 0, 0, 1) is None
-    tab, *_ = timeline.panels(Studio(str(SHIPPED), out_dir=tmp_path / "o2"), "mnist-dcgan")
+    bare = shutil.copytree(SHIPPED, tmp_path / "bare", ignore=shutil.ignore_patterns("samples"))
+    tab, *_ = timeline.panels(Studio(str(bare), out_dir=tmp_path / "o2"), "bare")
     assert tab["visible"] is False  # no snapshots: no tab
 
 

@@ -195,12 +195,17 @@ class Studio:
 
     def vector(self, s: Session) -> Vector:
         """The session's current vector, from one consistent copy of it (slider events may change s meanwhile)."""
+        return self._now(s)[0]
+
+    def _now(self, s: Session) -> tuple[Vector, str]:
+        """(the current vector, the model it is a vector of): one consistent copy, as another event may switch
+        the tab's model between reading its state and rendering it."""
         st = s.state()
         bases = self.analysis(st.model).bases()
         if set(st.amounts) != set(bases):  # `ganstudio directions` made or re-made the model's class directions
             s.fit_directions(st.model, {m: len(b) for m, b in bases.items()})
             st = s.state()
-        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases)
+        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases), st.model
 
     def _start(self, session: Session | None, model: str, seed: int, psi: float) -> Vector:
         """Where a named operation starts: the tab's vector when it is edited on this model, else the seed's."""
@@ -212,8 +217,8 @@ class Studio:
 
     def current(self, s: Session) -> tuple[str, str]:
         """(PNG of the current image, a line saying what it is). Unedited, the PNG is `sample --seed S --n 1`."""
-        v = self.vector(s)
-        r = operations.still(self.generator(s.model), v)
+        v, model = self._now(s)
+        r = operations.still(self.generator(model), v)
         if v.is_seed:
             return self.out.png(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
         parts = [f"**seed {v.seed}** · ψ {v.psi:g}"]
@@ -221,7 +226,7 @@ class Studio:
             parts.append(f"{len(v.edits)} dims set")
         elif v.edits:  # each at its value in the final vector, as its slider shows it
             parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in sorted(v.edits)))
-        an = self.analysis(s.model)
+        an = self.analysis(model)
         parts += [an.moved(m, amounts) for m, amounts in v.directions.items() if any(amounts)]
         return self.out.png(r, f"seed{v.seed}-edited"), " · ".join(parts)
 
