@@ -56,6 +56,7 @@ CSS = """
 .slot:not(:has(input[type=range])) { display: none !important; }
 .dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); max-height: 320px; overflow-y: auto;
   padding-right: 6px; gap: 4px 10px !important; }
+.dims.classdirs { max-height: none; }
 .slot { flex-wrap: nowrap !important; align-items: center !important; gap: 4px !important; }
 .sweep-one { max-width: 36px; }
 #model input { font-size: 13px; text-overflow: ellipsis; }

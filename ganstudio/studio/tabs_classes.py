@@ -77,7 +77,7 @@ def classes_tab(page: Page) -> Classes:
         with gr.Column(visible=False) as body:
             conditional = gr.Checkbox(False, label="Keep the other classes (conditional: the other classes' directions projected out)")
             sliders, buttons = [], []
-            with gr.Column(elem_classes="dims"):
+            with gr.Column(elem_classes="dims classdirs"):
                 for j in range(limits.MAX_CLASSES):
                     with gr.Row(elem_classes="slot"):
                         sliders.append(gr.Slider(d.lo, d.hi, value=0, step=0.1, label=f"class {j}", scale=6, visible=False))
