@@ -9,7 +9,7 @@ never saw a real image, and whether the generator did is printed):
 Errors: pixel MSE (pixels in [0, 1]) and the distance in the eval's feature space (the dataset's shipped
 classifier, else the random net). Every model and the baseline run ONNX Runtime on one thread.
 
-    python benchmarks/projection.py [MODEL ...] [--n 50] [--rounds 40] [--baseline 0] [--sheet out.png]
+    python benchmarks/projection.py [MODEL ...] [--n 50] [--rounds 40] [--baseline 0] [--sheet out.png] [--no-encoder]
 """
 
 from __future__ import annotations
@@ -48,20 +48,21 @@ def mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a.astype(np.float32) / 255 - b.astype(np.float32) / 255) ** 2).mean((1, 2, 3))
 
 
-def run(model: str, n: int, rounds: int, baseline: int, sheet: str | None) -> None:
+def run(model: str, n: int, rounds: int, baseline: int, sheet: str | None, use_encoder: bool = True) -> None:
     gen = runtime.load(model, threads=1)
     real = held_out(gen, n)
     net = features.for_dataset(gen.card.dataset)
-    enc, note = projection.encoder_for(gen)
+    enc, note = projection.encoder_for(gen) if use_encoder else (None, "the nearest random sample (--no-encoder)")
     seen = "trained on them too" if not gen.card.training.get("recipe", {}).get("hold_out") else "never saw them"
     print(f"\n{model}: {len(real)} held-out {gen.card.dataset} images (the generator {seen}); "
           f"start: {'encoder' if enc else note}")
-    proj, base, t_proj, t_base, drawn = [], [], [], [], 0
+    proj, start, base, t_proj, t_base, drawn = [], [], [], [], [], 0
     for target in real:
         t = time.perf_counter()
-        p = projection.project(gen, target, rounds)
+        p = projection.project(gen, target, rounds, use_encoder=use_encoder)
         t_proj.append(time.perf_counter() - t)
         proj.append(p.image)
+        start.append(p.start_error)
         drawn = p.evaluations
         t = time.perf_counter()
         z = nearest_of(gen, target.astype(np.float32) / 255, baseline or 4 * drawn)
@@ -72,6 +73,7 @@ def run(model: str, n: int, rounds: int, baseline: int, sheet: str | None) -> No
     f_proj, f_base = (np.linalg.norm(feats[0] - f, axis=1) for f in feats[1:])
     m_proj, m_base = mse(real, proj_a), mse(real, base_a)
     n_base = baseline or 4 * drawn
+    print(f"  its start alone ({'the encoder' if enc else 'the nearest random sample'}): pixel MSE {np.mean(start):.4f}")
     print(f"  projection ({rounds} rounds, {drawn:,} images drawn): pixel MSE {m_proj.mean():.4f}, feature distance "
           f"{f_proj.mean():.3f}, {np.median(t_proj):.2f} s per image (median)")
     print(f"  nearest of {n_base:,} random samples:          pixel MSE {m_base.mean():.4f}, feature distance "
@@ -80,9 +82,9 @@ def run(model: str, n: int, rounds: int, baseline: int, sheet: str | None) -> No
           f"x{f_base.mean() / f_proj.mean():.2f}; projection better on {(m_proj < m_base).mean():.0%} of images; "
           f"time x{np.median(t_base) / np.median(t_proj):.2f}")
     if sheet:
-        k = min(len(real), 10)
+        pick = np.linspace(0, len(real) - 1, min(len(real), 10)).astype(int)  # spread over the held-out part
         path = sheet.replace(".png", f"-{gen.model.name}.png")
-        rows = images.rows([real[:k], proj_a[:k], base_a[:k]])
+        rows = images.rows([real[pick], proj_a[pick], base_a[pick]])
         images.save_png(rows, path, {"op": "projection-benchmark", "model_sha256": gen.sha256,
                                      "rows": ["held-out real", "projection", f"nearest of {n_base} random"]})
         print(f"  wrote {path}: held-out real / projection / nearest random")
@@ -95,9 +97,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=limits.PROJECT_ROUNDS_DEFAULT)
     ap.add_argument("--baseline", type=int, default=0, help="random samples of the baseline (0: 4x the projection's)")
     ap.add_argument("--sheet", help="write a sheet per model (real / projection / baseline) to this .png path")
+    ap.add_argument("--no-encoder", action="store_true", help="start from the nearest random sample, as without an encoder")
     args = ap.parse_args()
     for model in args.models:
-        run(model, args.n, args.rounds, args.baseline, args.sheet)
+        run(model, args.n, args.rounds, args.baseline, args.sheet, not args.no_encoder)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,7 @@ def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
     import sys
 
     page, _ = page
+    expect(page.locator("#current-info")).to_contain_text("seed")  # loaded (when this test runs first)
     png = tmp_path / "seed42.png"
     subprocess.run([sys.executable, "-m", "ganstudio", "sample", "--model", str(SHIPPED), "--seed", "42", "--n", "1",
                     "--psi", "0.7", "--out", str(png)], check=True, capture_output=True)
@@ -155,6 +156,7 @@ def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
     page.locator("#drop input[type=file]").set_input_files(str(broken))
     expect(page.locator(".toast-body.error")).to_contain_text("broken.png: not an image ganstudio can read")
     expect(page.locator("#current-info")).to_contain_text("seed 42")  # nothing changed
+    expect(page.locator("#drop input[type=file]")).to_be_attached()  # and the zone is ready for the next file
 
 
 def test_a_class_direction_slider_turns_the_digit(page, tmp_path: Path):

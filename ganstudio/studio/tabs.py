@@ -107,11 +107,14 @@ def wire_current(page: Page) -> None:
     @ui
     def dropped(s: Session | None, path: str | None) -> list[Any]:
         if path is None:  # the file was removed from the drop zone
-            return [gr.skip()] * (len(full) + 1 + len(page.model_out))
+            return [gr.skip()] * (len(full) + len(page.model_out))
         gr.Info(views.restore_png(studio, ready(s), path))
-        return [*with_controls(s), None, *page.model_panels(s)]  # type: ignore[misc]
+        return [*with_controls(s), *page.model_panels(s)]  # type: ignore[misc]
 
-    page.drop.upload(dropped, [page.session, page.drop], [*full, page.drop, *page.model_out], **PRIVATE)
+    # The drop zone is emptied first, so that after a refused file too the next one can be dropped straight away.
+    arrived = gr.State(None)
+    page.drop.upload(lambda path: (path, None), page.drop, [arrived, page.drop], **PRIVATE).then(
+        dropped, [page.session, arrived], [*full, *page.model_out], **PRIVATE)
 
     @ui
     def link(s: Session | None) -> Any:
