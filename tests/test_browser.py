@@ -195,7 +195,6 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     from ganstudio.eval import split
 
     page, outside = page
-    page.goto(page.url)  # a fresh page: the recipe test left its refused file in the drop zone
     ds = datasets.load("mnist")
     digit = tmp_path / "digit.png"
     Image.fromarray(ds.images[split.split("mnist", len(ds.images))[1][0], 0]).resize((112, 112)).save(digit)
