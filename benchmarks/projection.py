@@ -23,7 +23,7 @@ from ganstudio.data import datasets
 from ganstudio.eval import features, split
 from ganstudio.explore import images, latent, limits, projection, runtime
 
-SHIPPED = ["mnist-dcgan", "mnist-mlp", "fashion-mnist-wgangp", "emoji-dcgan"]
+SHIPPED = ["mnist-dcgan", "mnist-mlp", "fashion-mnist-dcgan", "fashion-mnist-wgangp", "emoji-dcgan"]
 
 
 def held_out(gen: runtime.Generator, n: int) -> np.ndarray:

@@ -195,6 +195,8 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     from ganstudio.eval import split
 
     page, outside = page
+    page.reload()  # a fresh tab: no message or dimension filter left by the tests before
+    expect(page.locator("#current-info")).to_contain_text("seed")
     ds = datasets.load("mnist")
     digit = tmp_path / "digit.png"
     Image.fromarray(ds.images[split.split("mnist", len(ds.images))[1][0], 0]).resize((112, 112)).save(digit)

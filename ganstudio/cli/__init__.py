@@ -1,6 +1,6 @@
 """The `ganstudio` command: one job per command, one module per kind of job.
 
-Sampling commands (sample, interpolate, walk, info, eval) import only numpy, Pillow, rich and onnxruntime, so
+Sampling commands (sample, interpolate, walk, project, info, eval) import only numpy, Pillow, rich and onnxruntime, so
 they start in well under a second; torch is imported inside train and export (and --backend torch) only.
 """
 

@@ -1,4 +1,5 @@
-"""The exploring commands: sample (grids and sweeps), interpolate, walk. They import no torch unless --backend torch."""
+"""The exploring commands: sample (grids and sweeps), interpolate, walk, project (bring your own image). They import
+no torch unless --backend torch."""
 
 from __future__ import annotations
 

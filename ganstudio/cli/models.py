@@ -1,4 +1,5 @@
-"""The commands about a model as a whole: info (its card), export (its files, Triton), eval (is it any good?), directions (its class directions)."""
+"""The commands about a model as a whole: info (its card), export (its files, Triton), eval (is it any good?),
+directions (its class directions), encoder (what `project` starts from)."""
 
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ def directions(
 @friendly
 def encoder(
     models: Annotated[Optional[list[str]], typer.Argument(help="Checkpoint names or model directories. Default: mnist-dcgan.")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Training steps (1..100000), each a batch of fresh samples.")] = 1000,
+    steps: Annotated[int, typer.Option("--steps", help=f"Training steps ({limits.ENCODER_STEPS}), each a batch of fresh samples.")] = limits.ENCODER_STEPS_DEFAULT,
     seed: SeedOpt = 0,
 ) -> None:
     """Train each model's encoder (image -> z) on its own samples, for `ganstudio project` and the studio's drop.
@@ -172,9 +173,7 @@ def encoder(
 
     Example: `ganstudio encoder mnist-dcgan mnist-mlp fashion-mnist-wgangp emoji-dcgan`
     """
-    from ganstudio.explore import limits
-
-    steps, seed = limits.Bound(1, 100_000, integer=True).check("--steps", steps), limits.SEED.check("--seed", seed)
+    steps, seed = limits.ENCODER_STEPS.check("--steps", steps), limits.SEED.check("--seed", seed)
     needs_train_extra("ganstudio encoder")
     from rich.console import Console
     from rich.progress import Progress

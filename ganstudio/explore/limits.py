@@ -105,3 +105,5 @@ PROJECT_ROUNDS = Bound(0, 500, integer=True)  # rounds of the search after the s
 PROJECT_ROUNDS_DEFAULT = 40
 PROJECT_POPULATION = 32  # vectors drawn per round, one batch through the generator
 PROJECT_SAMPLES = 512  # without an encoder, the search starts from the nearest of this many seeded samples
+ENCODER_STEPS = Bound(1, 100_000, integer=True)  # `ganstudio encoder --steps`: batches of fresh samples
+ENCODER_STEPS_DEFAULT = 1000

@@ -29,17 +29,17 @@ from ganstudio import __version__
 from ganstudio.artifact import atomic, catalog
 from ganstudio.artifact.checkpoint import Card, load_weights, sha256_file
 from ganstudio.errors import UserError
-from ganstudio.explore import latent, projection
+from ganstudio.explore import latent, limits, projection
 from ganstudio.train.export import PARITY_BATCHES, PARITY_TOLERANCE
 from ganstudio.train.features import onnx_graph
 from ganstudio.train.models import build_generator, load_generator_tensors
 
 SEED = 0
-STEPS = 1000
+STEPS = limits.ENCODER_STEPS_DEFAULT
 BATCH = 32
 LR = 1e-3
 Z_WEIGHT = 0.1  # the latent loss beside the image loss (both means of squares; pixels in [0, 1])
-CHECK_IMAGES = 256  # fresh samples (seeds past training's) the record's figures are measured on
+CHECK_IMAGES = 256  # fresh samples (seeds from 2**31, not training's draws) the record's figures are measured on
 FLOOR = 4  # the encoder halves the image down to this side or less, then one linear layer gives z
 
 
