@@ -47,7 +47,10 @@ def encoded(tmp_path_factory) -> tuple[Path, dict, dict[str, str]]:
                 output_range=(-1.0, 1.0), dataset="synthetic", training={"steps": 0})
     export_generator(g, card, folder)
     before = _digest(folder)
+    torch_settings = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     record = encoder.build(str(folder), steps=300)
+    # a later training in this process (test_train's resume test) must run as it would alone
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == torch_settings
     return folder, record, before
 
 

@@ -31,7 +31,7 @@ from ganstudio.artifact.checkpoint import Card, load_weights, sha256_file
 from ganstudio.errors import UserError
 from ganstudio.explore import latent, limits, projection
 from ganstudio.train.export import PARITY_BATCHES, PARITY_TOLERANCE
-from ganstudio.train.features import onnx_graph
+from ganstudio.train.features import deterministic, onnx_graph
 from ganstudio.train.models import build_generator, load_generator_tensors
 
 SEED = 0
@@ -132,13 +132,12 @@ def build(model: str | None, steps: int = STEPS, seed: int = SEED,
     sha = sha256_file(found.weights)
     card, tensors = load_weights(found.weights)
     g = load_generator_tensors(build_generator(card.architecture), tensors, str(found.weights))
-    torch.use_deterministic_algorithms(True)
     # Small convolutions on small batches: a second thread costs more in hand-offs than it computes, and one
     # thread gives the same figures on any machine.
-    torch.set_num_threads(1)
-    enc, figures = train(g, card, steps, seed, progress=progress)
-    graph = onnx_graph(enc, torch.zeros(2, card.channels, card.image_size, card.image_size), ["z"])
-    diffs = parity(enc, graph, card, g)
+    with deterministic(threads=1):
+        enc, figures = train(g, card, steps, seed, progress=progress)
+        graph = onnx_graph(enc, torch.zeros(2, card.channels, card.image_size, card.image_size), ["z"])
+        diffs = parity(enc, graph, card, g)
     if not max(diffs.values()) <= PARITY_TOLERANCE:
         raise RuntimeError(f"encoder ONNX export disagrees with torch: max abs diff {max(diffs.values()):.3g} > {PARITY_TOLERANCE:g}")
     record = {

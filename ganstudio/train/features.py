@@ -18,6 +18,7 @@ import io
 import json
 import sys
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -103,9 +104,28 @@ def train_classifier(name: str) -> tuple[Classifier, float, int, int]:
     return net, correct / len(held_idx), len(train_idx), len(held_idx)
 
 
+@contextlib.contextmanager
+def deterministic(threads: int | None = None) -> Iterator[None]:
+    """Deterministic algorithms (and `threads` torch threads) inside; torch's own settings again after, so a
+    training later in the same process (a test's, a notebook's) runs, bit for bit, as it would alone."""
+    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
+
+
 def build(name: str) -> dict:
     """Build net `name`, write <name>.onnx and its card <name>.json into the package; return the card."""
-    torch.use_deterministic_algorithms(True)
+    with deterministic():
+        return _build(name)
+
+
+def _build(name: str) -> dict:
     if name == "random-rgb64":
         torch.manual_seed(SEED)
         net: nn.Module = RandomNet()
