@@ -34,16 +34,25 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def tab(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         outside: list[str] = []
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
-        page.goto(server)
         yield page, outside
         browser.close()
+
+
+@pytest.fixture
+def page(tab, server):
+    """The studio freshly opened for each test: no message, filter or permalink left by the one before
+    (an earlier test's error toast, still up under load, failed a later test's "no message" check)."""
+    page, outside = tab
+    page.goto(server)
+    expect(page.locator("#current-info")).to_contain_text("seed")
+    return page, outside
 
 
 def test_slider_sweep_and_screenshot(page, tmp_path: Path):
@@ -142,7 +151,6 @@ def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
     import sys
 
     page, _ = page
-    expect(page.locator("#current-info")).to_contain_text("seed")  # loaded (when this test runs first)
     png = tmp_path / "seed42.png"
     subprocess.run([sys.executable, "-m", "ganstudio", "sample", "--model", str(SHIPPED), "--seed", "42", "--n", "1",
                     "--psi", "0.7", "--out", str(png)], check=True, capture_output=True)
@@ -195,8 +203,6 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     from ganstudio.eval import split
 
     page, outside = page
-    page.reload()  # a fresh tab: no message or dimension filter left by the tests before
-    expect(page.locator("#current-info")).to_contain_text("seed")
     ds = datasets.load("mnist")
     digit = tmp_path / "digit.png"
     Image.fromarray(ds.images[split.split("mnist", len(ds.images))[1][0], 0]).resize((112, 112)).save(digit)
