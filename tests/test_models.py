@@ -89,6 +89,41 @@ def test_critic_variants_have_no_batchnorm():
         DCGANDiscriminator(norm="group")
 
 
+def test_minibatch_std_lets_d_see_a_batch_of_look_alikes():
+    """Without it (no BatchNorm) an image's logit ignores its batch; with it, copies of one image score
+    otherwise than the same image among others, and the added channel is the batch's mean feature spread."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 1, 28, 28)
+    copies = x[:1].expand(8, -1, -1, -1).contiguous()
+    plain = DCGANDiscriminator(ndf=8, image_size=28, channels=1, norm="none")
+    assert torch.allclose(plain(x)[0][0], plain(copies)[0][0])
+    d = DCGANDiscriminator(ndf=8, image_size=28, channels=1, norm="none", minibatch_std=True)
+    torch.nn.init.normal_(d.head.weight)  # so the spread channel's weights are not near zero
+    assert d.head.in_channels == plain.head.in_channels + 1
+    assert not torch.allclose(d(x)[0][0], d(copies)[0][0])
+    f = d.features(x)
+    spread = d.spread(f)[:, -1]
+    assert torch.allclose(spread, f.std(0, unbiased=False).mean().expand_as(spread), atol=1e-5)
+    assert d.spread(d.features(copies))[:, -1].abs().max() < 1e-3  # look-alikes: no spread
+    assert torch.equal(d(x)[1], f)  # feature matching still sees D's own last hidden map
+    d(x)[0].sum().backward()
+    assert d.features[0].weight.grad.abs().sum() > 0
+
+
+def test_minibatch_std_is_a_recipe_flag_of_the_convolutional_d():
+    from ganstudio.data import datasets
+    from ganstudio.train import recipe
+    from ganstudio.train.loop import build_models
+
+    ds = datasets.Dataset("x", torch.zeros(4, 1, 28, 28, dtype=torch.uint8).numpy())
+    for model in ("dcgan", "wgan-gp"):
+        _, d, _ = build_models(recipe.make(model=model, minibatch_std=True), ds)
+        assert d.spread is not None
+    assert build_models(recipe.make(), ds)[1].spread is None
+    with pytest.raises(UserError, match="^minibatch_std: for the convolutional D"):
+        recipe.make(model="mlp", minibatch_std=True)
+
+
 def test_mlp_gan_is_the_notebooks_network():
     g, d = MLPGenerator(), MLPDiscriminator()
     assert [m.out_features for m in g.modules() if isinstance(m, torch.nn.Linear)] == [1200, 1200, 784]

@@ -49,7 +49,7 @@ def build_models(r: Recipe, ds: datasets.Dataset) -> tuple[nn.Module, nn.Module,
         return MLPGenerator(r.nz, r.ngf, size, ch), MLPDiscriminator(r.ndf, size, ch, r.spectral_norm), arch
     # dcgan and wgan-gp share the DCGAN generator (export and serving see "dcgan"); their D differs in its norm
     arch = {"name": "dcgan", "nz": r.nz, "ngf": r.ngf, "image_size": size, "channels": ch}
-    return DCGANGenerator(r.nz, r.ngf, size, ch), DCGANDiscriminator(r.ndf, size, ch, r.d_norm, r.spectral_norm), arch
+    return DCGANGenerator(r.nz, r.ngf, size, ch), DCGANDiscriminator(r.ndf, size, ch, r.d_norm, r.spectral_norm, r.minibatch_std), arch
 
 
 def total_steps(r: Recipe, n_images: int) -> tuple[int, int]:

@@ -72,6 +72,19 @@ class LogitHead(nn.Conv2d):
         return _rows(x) @ _rows(self.weight).T  # (B, out_channels)
 
 
+class MinibatchStd(nn.Module):
+    """Appends one channel: the batch's standard deviation of every feature, averaged (Karras et al. 2018).
+
+    A generator that draws a few look-alikes gives a batch of low spread, which D can now see and punish;
+    one image's features alone cannot show it. The whole batch is one group (under torchrun: each process's
+    shard), and D scores real and fake batches separately, so the channel describes the batch it is in.
+    """
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        spread = f.float().var(0, unbiased=False).add(1e-8).sqrt().mean().to(f.dtype)
+        return torch.cat([f, spread.expand(len(f), 1, *f.shape[2:])], 1)
+
+
 class DCGANGenerator(nn.Module):
     def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, channels: int = 3):
         super().__init__()
@@ -110,6 +123,7 @@ class DCGANDiscriminator(nn.Module):
         channels: int = 3,
         norm: str = "batch",
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
@@ -133,8 +147,9 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *normalise(width * 2, side), nn.LeakyReLU(0.2, True)]
             width *= 2
         self.features = nn.Sequential(*layers)
-        # (B, width, base, base) -> (B, 1): one logit per image
-        self.head = LogitHead(width, 1, base, 1, 0, bias=False)
+        self.spread = MinibatchStd() if minibatch_std else None
+        # (B, width (+1), base, base) -> (B, 1): one logit per image
+        self.head = LogitHead(width + bool(minibatch_std), 1, base, 1, 0, bias=False)
         self.apply(dcgan_init)
         if spectral_norm:
             _spectral_norm(self)
@@ -142,7 +157,7 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) -> (logits (B,), features (B, width, base, base))."""
         f = self.features(x)
-        return self.head(f).flatten(), f
+        return self.head(f if self.spread is None else self.spread(f)).flatten(), f
 
 
 class MLPGenerator(nn.Module):
@@ -175,7 +190,7 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
-        return self.head(f).flatten(), f
+        return self.head(f if self.spread is None else self.spread(f)).flatten(), f
 
 
 def _uniform_init(module: nn.Module, bound: float) -> None:

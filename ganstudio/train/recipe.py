@@ -59,6 +59,7 @@ class Recipe:
     ndf: int = 64  # discriminator width at its first layer (mlp: D's hidden width, notebook 200)
     critic_norm: str = "auto"  # D's normalisation: auto (see AUTO_NORM) | batch | layer | none
     spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al.)
+    minibatch_std: bool = False  # dcgan/wgan-gp D also sees its batch's feature spread (Karras et al. 2018): look-alikes show
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics of the global batch, not each process's shard
     # the objective
     loss: str = "nonsaturating"  # dcgan/mlp generator objective: nonsaturating | minimax
@@ -173,6 +174,8 @@ class Recipe:
             raise UserError("the MLP discriminator has no normalisation layers: leave critic_norm auto (or none)")
         if self.model == "mlp" and self.sync_batchnorm:
             raise UserError("sync_batchnorm: the MLP GAN has no BatchNorm layers to synchronise (dcgan and wgan-gp have)")
+        if self.model == "mlp" and self.minibatch_std:
+            raise UserError("minibatch_std: for the convolutional D of dcgan and wgan-gp, not the MLP GAN's")
 
     def _check_tricks(self) -> None:
         if not 0 <= self.feature_matching <= 1000:
