@@ -101,6 +101,63 @@ def test_jittered_training_images_are_flagged_as_copies_and_held_out_images_are_
     assert not honest.copying.copies and "no sign of copying" in honest.memorisation["verdict"]
 
 
+def _same(a, b) -> bool:
+    """Two Results equal in every figure (how long each took, and where the real side came from, aside)."""
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        del d["seconds"], d["real_side"]
+    return da == db
+
+
+def test_the_real_side_is_computed_once_then_read_back_and_never_served_stale(mnist, tmp_path, monkeypatch):
+    from ganstudio.eval import features, realside
+
+    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(realside, "_MEMO", {})
+    ds, train_idx, held_idx = mnist
+    gen = Returns(ds.images[held_idx], noisy(0.1))
+    first = evaluate(gen, "mnist", N)
+    assert first.real_side == "computed"
+    files = list((tmp_path / "cache" / "eval").glob("*.npz"))
+    assert len(files) == 1
+    monkeypatch.setattr(realside, "_MEMO", {})  # a new process: from disk
+    again = evaluate(gen, "mnist", N)
+    assert again.real_side == "cache" and _same(first, again)
+    other = evaluate(Returns(ds.images[train_idx], noisy(0.3)), "mnist", N)  # another generator, the same real side
+    assert other.real_side == "cache" and other.baseline == first.baseline and other.metrics != first.metrics
+
+    files[0].write_bytes(files[0].read_bytes()[:1000])  # a torn file is computed again, not trusted
+    monkeypatch.setattr(realside, "_MEMO", {})
+    torn = evaluate(gen, "mnist", N)
+    assert torn.real_side == "computed" and _same(first, torn)
+    assert evaluate(gen, "mnist", N, seed=1).real_side == "computed"  # other reference images: another entry
+    assert evaluate(gen, "mnist", N, memorisation=False).real_side == "computed"
+
+    net = features.for_dataset("mnist")
+    parts = {"reference": ds.images[train_idx[:N]].copy(), "held_out": ds.images[held_idx[:N]].copy()}
+    base = realside.key(net, parts, "seed 0")
+    assert realside.key(net, parts, "seed 1") != base
+    assert realside.key(features.user(str(net.path)), parts, "seed 0") != base  # the same graph as --features: no logits
+    parts["held_out"][7, 0, 14, 14] ^= 1  # one pixel of one image
+    assert realside.key(net, parts, "seed 0") != base
+
+
+def test_an_unwritable_cache_warns_once_and_changes_nothing(mnist, tmp_path, monkeypatch):
+    from ganstudio.eval import realside
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "file"))  # a file where the folder should be
+    monkeypatch.setattr(realside, "_MEMO", {})
+    ds, _, held_idx = mnist
+    warnings: list[str] = []
+    result = evaluate(Returns(ds.images[held_idx]), "mnist", N, warn=warnings.append)
+    assert result.real_side == "computed" and len(warnings) == 1
+    assert warnings[0].startswith("cannot cache the real side of this eval (cannot write ")
+    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "ok"))
+    monkeypatch.setattr(realside, "_MEMO", {})
+    assert _same(result, evaluate(Returns(ds.images[held_idx]), "mnist", N))
+
+
 @pytest.fixture(scope="module")
 def tiny_mnist(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("eval") / "tiny-mnist", dataset="mnist")

@@ -125,3 +125,24 @@ def test_both_ways_of_summing_kernels_over_subsets_agree():
     big = np.concatenate([x] * 30)  # 3,600 rows: now subset by subset is cheaper, and must give the same
     assert 20 * 80 * 80 * 8 <= len(big) * len(big) * (8 + 40)
     assert metrics.subset_sums(big, big, rows, rows, same=True) == pytest.approx(within, rel=1e-5)
+
+
+def test_the_figures_do_not_depend_on_how_many_cores_share_the_passes(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(metrics, "CHUNK", 64)
+    real, fake = gaussian_sets(700, d=12, shift=0.3)
+
+    def figures() -> tuple:
+        ref = metrics.Reference(real, seed=0, subsets=10, size=200)
+        scores, nearest = ref.compare(fake)
+        return scores, nearest, metrics.nearest(fake, real), ref.radii
+
+    runs = []
+    for workers in (1, 3):
+        monkeypatch.setattr(metrics, "_pool", lambda w=workers: ThreadPoolExecutor(w))
+        runs.append(figures())
+    (s1, n1, (i1, d1), r1), (s3, n3, (i3, d3), r3) = runs
+    assert s1 == s3
+    for a, b in ((n1, n3), (i1, i3), (d1, d3), (r1, r3)):
+        assert np.array_equal(a, b)

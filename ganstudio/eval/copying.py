@@ -74,13 +74,13 @@ class Copying:
 
 
 def measure(
-    fake_fd: np.ndarray, held_fd: np.ndarray, fake_px: np.ndarray, held_px: np.ndarray, train_px: np.ndarray,
+    fake_fd: np.ndarray, held_fd: np.ndarray, fake_px: np.ndarray, held_pd: np.ndarray, train_px: np.ndarray,
 ) -> Copying:
     """fake_fd, held_fd: each generated / held-out sample's squared feature distance to its nearest training
-    image (found by the caller, which already has them from its k-NN pass); _px: flat pixels in 0..1, whose
-    nearest training neighbours are searched here."""
+    image; held_pd: each held-out image's squared pixel distance to its nearest training image (all three
+    found by the caller: the first from its k-NN pass, the others once per dataset, see eval.realside);
+    fake_px, train_px: flat pixels in 0..1, the samples' nearest training neighbours are searched here."""
     fake_nn, fake_pd = nearest(fake_px, train_px)
-    _, held_pd = nearest(held_px, train_px)
     threshold = np.quantile(held_pd, NEAR_QUANTILE)
     closest = np.argsort(fake_pd, kind="stable")[:SHEET_PAIRS]
     rms = lambda d: float(np.sqrt(np.median(d) / fake_px.shape[1]))  # noqa: E731 - squared distance -> RMS per pixel

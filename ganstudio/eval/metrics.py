@@ -9,22 +9,47 @@
 
 FD is biased by the sample count and KID is not; both are printed beside a real-vs-real baseline at the
 same count, so the bias cancels from the comparison a user makes.
+
+The passes split into chunks (of rows, or KID subsets) that run on every core at once, each with a
+single-threaded BLAS: the element-wise work between the matrix products (comparisons, minima, cubes) is
+single-threaded in numpy, and would otherwise leave the other cores idle. Each chunk's numbers do not
+depend on how many run at once, so the figures are the same on any machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 K = 3  # neighbours defining a manifold (both papers' choice)
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # as in Binkowski et al. and the public implementations
 CHUNK = 1024  # rows of a distance matrix computed at once: 1024 x 10,000 float32 is 40 MB
 
 
+T, R = TypeVar("T"), TypeVar("R")
+
+
 def _chunks(n: int) -> Iterator[slice]:
     for i in range(0, n, CHUNK):
         yield slice(i, min(i + CHUNK, n))
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 16),
+                              thread_name_prefix="eval-metrics")
+
+
+def parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """[fn(item) for item in items], the items spread over the cores, BLAS on one thread in each."""
+    with threadpool_limits(1, user_api="blas"):
+        return list(_pool().map(fn, items))
 
 
 def sq_distances(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray | None = None) -> np.ndarray:
@@ -46,10 +71,13 @@ def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each row of a: (the index of its nearest row of b, the squared distance to it)."""
     b_sq = (b * b).sum(1)
     idx, dist = np.empty(len(a), np.int64), np.empty(len(a), np.float32)
-    for s in _chunks(len(a)):
+
+    def one(s: slice) -> None:
         d = _partial_sq(a[s], b, b_sq)
         idx[s] = d.argmin(1)
         dist[s] = d[np.arange(len(d)), idx[s]] + (a[s] * a[s]).sum(1)
+
+    parallel(one, list(_chunks(len(a))))
     return idx, np.maximum(dist, 0.0, out=dist)
 
 
@@ -57,10 +85,13 @@ def kth_radii(x: np.ndarray, k: int = K) -> np.ndarray:
     """Squared distance from each row of x to its k-th nearest other row (itself excluded)."""
     x_sq = (x * x).sum(1)
     radii = np.empty(len(x), np.float32)
-    for s in _chunks(len(x)):
+
+    def one(s: slice) -> None:
         d = _partial_sq(x[s], x, x_sq)
         d[np.arange(len(d)), np.arange(s.start, s.stop)] = np.inf  # a point is not its own neighbour
         radii[s] = np.partition(d, k - 1, axis=1)[:, k - 1] + x_sq[s]
+
+    parallel(one, list(_chunks(len(x))))
     return np.maximum(radii, 0.0, out=radii)
 
 
@@ -80,18 +111,20 @@ def manifold_and_nearest(
     r_fake = kth_radii(fake, k)
     real_sq = (real * real).sum(1)
     inside_real = np.empty(len(fake), bool)  # fake j lies in some real ball: precision
-    balls = 0  # sum over fakes of the real balls holding it: density
-    recalled = np.zeros(len(real), bool)  # real i lies in some fake ball: recall
-    nearest_fake = np.full(len(real), np.inf, np.float32)  # real i's nearest fake: coverage
     nearest_real = np.empty(len(fake), np.float32)  # fake j's nearest real: the copying test
-    for s in _chunks(len(fake)):
+
+    def one(s: slice) -> tuple[int, np.ndarray, np.ndarray]:
+        """This chunk of fakes' share: (real balls holding them, reals they recall, each real's nearest of them)."""
         d = sq_distances(fake[s], real, real_sq)  # (chunk of fakes, reals)
         in_real = d <= r_real[None, :]
         inside_real[s] = in_real.any(1)
-        balls += np.count_nonzero(in_real)
-        recalled |= (d <= r_fake[s, None]).any(0)
-        np.minimum(nearest_fake, d.min(0), out=nearest_fake)
         nearest_real[s] = d.min(1)
+        return np.count_nonzero(in_real), (d <= r_fake[s, None]).any(0), d.min(0)
+
+    parts = parallel(one, list(_chunks(len(fake))))
+    balls = sum(b for b, _, _ in parts)  # sum over fakes of the real balls holding it: density
+    recalled = np.logical_or.reduce([r for _, r, _ in parts])  # real i lies in some fake ball: recall
+    nearest_fake = np.minimum.reduce([m for _, _, m in parts])  # real i's nearest fake: coverage
     scores = {
         "precision": float(inside_real.mean()),
         "recall": float(recalled.mean()),
@@ -145,17 +178,17 @@ def subset_sums(x: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray
     n_sub, m = rows.shape
     d = x.shape[1]
     if n_sub * m * m * d <= len(x) * len(y) * (d + 2 * n_sub):
-        sums = []
-        for r, c in zip(rows, cols):
-            k = _cube_kernel(x[r], y[c])
-            sums.append(k.sum(dtype=np.float64) - (np.trace(k, dtype=np.float64) if same else 0.0))
-        return np.array(sums)
+        def one(i: int) -> float:
+            a = x[rows[i]]
+            k = _cube_kernel(a, a if same else y[cols[i]])  # a @ a.T: the symmetric product, half the work
+            return k.sum(dtype=np.float64) - (np.trace(k, dtype=np.float64) if same else 0.0)
+
+        return np.array(parallel(one, range(n_sub)))
     member_x, member_y = np.zeros((len(x), n_sub)), np.zeros((len(y), n_sub))
     member_x[rows, np.arange(n_sub)[:, None]] = 1.0
     member_y[cols, np.arange(n_sub)[:, None]] = 1.0
-    total = np.zeros(n_sub)
-    for s in _chunks(len(x)):
-        total += ((member_x[s].T @ _cube_kernel(x[s], y).astype(np.float64)) * member_y.T).sum(1)
+    total = np.sum(parallel(lambda s: ((member_x[s].T @ _cube_kernel(x[s], y).astype(np.float64)) * member_y.T).sum(1),
+                            list(_chunks(len(x)))), axis=0)
     if same:  # k(x_i, x_i), which each subset counted once per member
         diagonal = ((x.astype(np.float64) ** 2).sum(1) / d + 1) ** 3
         total -= member_x.T @ diagonal
@@ -164,13 +197,34 @@ def subset_sums(x: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray
 
 class Reference:
     """A real feature set scored against: what every comparison with it shares is computed once
-    (its Gaussian, its k-NN radii, its KID subsets and their within-set kernel sums)."""
+    (its Gaussian, its k-NN radii, its KID subsets and their within-set kernel sums).
 
-    def __init__(self, real: np.ndarray, seed: int, subsets: int = KID_SUBSETS, size: int = KID_SUBSET_SIZE):
+    arrays() and from_arrays() carry that work to disk and back (eval.realside caches it per dataset)."""
+
+    def __init__(self, real: np.ndarray, seed: int, subsets: int = KID_SUBSETS, size: int = KID_SUBSET_SIZE,
+                 radii: np.ndarray | None = None):
         self.real, self.seed, self.subsets, self.size = _f32(real), seed, subsets, size
         self.gaussian = gaussian(self.real)
-        self.radii = kth_radii(self.real)
+        self.radii = kth_radii(self.real) if radii is None else _f32(radii)
         self._within: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def subset_size(self, n_fake: int) -> int:
+        """KID's subset size against n_fake samples: below both set sizes, so that subsets differ."""
+        return min(self.size, len(self.real) // 2, n_fake // 2)
+
+    def arrays(self, n_fake: int) -> dict[str, np.ndarray]:
+        """Everything this reference computed for comparisons with n_fake samples, as plain arrays."""
+        rows, within = self._real_subsets(self.subset_size(n_fake))
+        return {"real": self.real, "radii": self.radii, "kid_rows": rows, "kid_within": within,
+                "kid_settings": np.array([self.seed, self.subsets, self.size])}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> "Reference":
+        seed, subsets, size = (int(v) for v in a["kid_settings"])
+        ref = cls(a["real"], seed, subsets, size, radii=a["radii"])
+        rows = np.asarray(a["kid_rows"], np.int64)
+        ref._within[rows.shape[1]] = rows, np.asarray(a["kid_within"], np.float64)
+        return ref
 
     def _real_subsets(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices (subsets, m), within-set kernel sums) of the real subsets of size m, drawn from the seed."""
@@ -183,7 +237,7 @@ class Reference:
     def kid(self, fake: np.ndarray) -> tuple[float, float]:
         """(mean, standard deviation) of the unbiased MMD^2 over random pairs of subsets of `size`."""
         fake = _f32(fake)
-        m = min(self.size, len(self.real) // 2, len(fake) // 2)  # subsets smaller than the sets, so they differ
+        m = self.subset_size(len(fake))
         rows, real_within = self._real_subsets(m)
         rng = np.random.default_rng(self.seed + 1)
         cols = np.stack([rng.choice(len(fake), m, replace=False) for _ in range(self.subsets)])

@@ -22,7 +22,7 @@ import numpy as np
 
 from ganstudio.data import datasets
 from ganstudio.errors import UserError
-from ganstudio.eval import classes, copying, features, metrics, split
+from ganstudio.eval import classes, copying, features, metrics, realside, split
 from ganstudio.explore import latent
 
 MAX_N = 10_000
@@ -54,8 +54,9 @@ class Result:
     classes: dict[str, Any] | None = None  # ClassCoverage.to_dict() on labelled data
     baseline_unrecognisable: float | None = None  # share of held-out real images the classifier cannot place
     memorisation: dict[str, Any] | None = None  # Copying.to_dict(), pair indices into the dataset
-    seconds: dict[str, float] = field(default_factory=dict)  # generate, featurise, metrics
+    seconds: dict[str, float] = field(default_factory=dict)  # generate, featurise, metrics (the samples'); real_side
     held_out_seen: bool | None = None  # whether the generator trained on the held-out images (None: unknown)
+    real_side: str | None = None  # "computed" at the dataset's first eval, else read from the "cache" (eval.realside)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": 1, **asdict(self)}
@@ -82,19 +83,6 @@ class _Clock:
         t0 = time.perf_counter()
         yield
         self.seconds[what] = round(self.seconds.get(what, 0.0) + time.perf_counter() - t0, 3)
-
-
-_REAL_CACHE: dict[tuple, Any] = {}
-
-
-def _once(key: tuple, make: Callable[[], Any]) -> Any:
-    """What the real side of an eval computes, once per process: a training run evaluates against the same
-    real images every eval_every steps (a few entries kept, oldest dropped first)."""
-    if key not in _REAL_CACHE:
-        if len(_REAL_CACHE) >= 8:
-            _REAL_CACHE.pop(next(iter(_REAL_CACHE)))
-        _REAL_CACHE[key] = make()
-    return _REAL_CACHE[key]
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,11 +116,13 @@ def evaluate(
     model_sha256: str = "",
     held_out_seen: bool | None = None,
     tick: Callable[[str, int], None] = lambda stage, k: None,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> Result:
     """Score n samples of `generator` against `dataset_name` (see the module docstring).
 
     feature_net: an ONNX file (default: the dataset's shipped net); memorisation: also run the copying
-    test (the slowest part); tick(stage, k): progress, k units of "generate", "featurise" or "metrics" ("n": the n used).
+    test (the slowest part); tick(stage, k): progress, k units of "generate", "featurise" or "metrics" ("n": the n used);
+    warn(message): told when the real side cannot be cached.
     """
     check_n(n)
     probe = generator.images(latent.z_batch(seed, 1, generator.nz))  # (1, H, W, C)
@@ -153,33 +143,38 @@ def evaluate(
     extra_idx = rest if len(rest) <= MEMORY_MAX - n else np.sort(rng.choice(rest, MEMORY_MAX - n, replace=False))
     mem_idx = np.concatenate([ref_idx, extra_idx])
     clock = _Clock()
-    key = (dataset_name, data_dir, size, len(ds.images), seed, n, net.card.get("sha256"))
+    px = functools.partial(pixels, factor=-(-size // PIXEL_SIDE))
+    parts = {"reference": ds.images[ref_idx], "held_out": ds.images[held_sel]}
+    if memorisation:
+        parts["extra"] = ds.images[extra_idx]
+
+    def real_side() -> realside.RealSide:
+        return realside.compute(net, parts["reference"], parts["held_out"], parts.get("extra"),
+                                px(parts["held_out"]) if memorisation else None,
+                                px(ds.images[mem_idx]) if memorisation else None, seed, tick)
 
     with clock("generate"):
         fake = generate(generator, seed, n, lambda k: tick("generate", k))
     with clock("featurise"):
         fake_f, fake_logits = net.run(fake)
         tick("featurise", n)
-        ref_f, _ = _once((*key, "ref"), lambda: net.run(ds.images[ref_idx]))
-        held_f, held_logits = _once((*key, "held"), lambda: net.run(ds.images[held_sel]))
-        tick("featurise", 2 * n)
-        extra_f = _once((*key, "extra"), lambda: net.run(ds.images[extra_idx]))[0] if memorisation and len(extra_idx) else None
+    with clock("real_side"):  # generator-independent: computed at a dataset's first eval, then read back
+        real, source = realside.get(net, parts, f"seed {seed} memorisation {memorisation} pixels {PIXEL_SIDE}", real_side, n, warn)
+        if source == "cache":
+            tick("featurise", 2 * n)
     with clock("metrics"):
-        reference = _once((*key, "reference"), lambda: metrics.Reference(ref_f, seed))
-        (scores, fake_fd), (baseline, held_fd) = reference.compare(fake_f), _once((*key, "baseline"), lambda: reference.compare(held_f))
+        scores, fake_fd = real.reference.compare(fake_f)
         tick("metrics", 1)
         coverage, unrecognisable = None, None
         if fake_logits is not None and ds.labels is not None and dataset_name in classes.CLASS_NAMES:
             names = classes.CLASS_NAMES[dataset_name]
             coverage = classes.measure(fake_logits, names, ds.labels[train_idx]).to_dict()
-            unrecognisable = classes.measure(held_logits, names, ds.labels[train_idx]).unrecognisable
+            unrecognisable = classes.measure(real.held_logits, names, ds.labels[train_idx]).unrecognisable
         copied = None
         if memorisation:
-            px = functools.partial(pixels, factor=-(-size // PIXEL_SIDE))
-            if extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
-                fake_fd = np.minimum(fake_fd, metrics.nearest(fake_f, extra_f)[1])
-                held_fd = np.minimum(held_fd, metrics.nearest(held_f, extra_f)[1])
-            found = copying.measure(fake_fd, held_fd, px(fake), px(ds.images[held_sel]), px(ds.images[mem_idx]))
+            if real.extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
+                fake_fd = np.minimum(fake_fd, metrics.nearest(fake_f, real.extra_f)[1])
+            found = copying.measure(fake_fd, real.held_fd, px(fake), real.held_pd, px(ds.images[mem_idx]))
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
         tick("metrics", 1)
@@ -187,8 +182,9 @@ def evaluate(
         model_sha256=model_sha256, dataset=dataset_name, n=n, seed=seed,
         sizes={"training_part": len(train_idx), "held_out_part": len(held_idx), "reference": n, "generated": n,
                "held_out": n, "memorisation_search": len(mem_idx) if memorisation else 0},
-        space=net.space, metrics=_rounded(scores), baseline=_rounded(baseline), classes=coverage,
+        space=net.space, metrics=_rounded(scores), baseline=_rounded(real.baseline), classes=coverage,
         baseline_unrecognisable=unrecognisable, memorisation=copied, seconds=clock.seconds, held_out_seen=held_out_seen,
+        real_side=source,
     )
 
 
