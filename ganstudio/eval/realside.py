@@ -42,12 +42,13 @@ class RealSide:
     baseline: dict[str, float]  # held-out vs reference: what a perfect generator would score
     held_fd: np.ndarray  # each held-out image's squared feature distance to its nearest searched training image
     held_pd: np.ndarray | None  # the same in pixels (memorisation)
+    mem_px: np.ndarray | None  # the searched training images' pixels, as the copying test compares them (memorisation)
 
     def arrays(self, n_fake: int) -> dict[str, np.ndarray]:
         out = {f"reference_{k}": v for k, v in self.reference.arrays(n_fake).items()}
         out |= {"held_f": self.held_f, "held_fd": self.held_fd,
                 "baseline_keys": np.array(list(self.baseline)), "baseline_values": np.array(list(self.baseline.values()))}
-        for k in ("held_logits", "extra_f", "held_pd"):
+        for k in ("held_logits", "extra_f", "held_pd", "mem_px"):
             if getattr(self, k) is not None:
                 out[k] = getattr(self, k)
         return out
@@ -56,7 +57,7 @@ class RealSide:
     def from_arrays(cls, a: dict[str, np.ndarray]) -> "RealSide":
         reference = metrics.Reference.from_arrays({k.removeprefix("reference_"): v for k, v in a.items() if k.startswith("reference_")})
         baseline = {str(k): float(v) for k, v in zip(a["baseline_keys"], a["baseline_values"])}
-        return cls(reference, a["held_f"], a.get("held_logits"), a.get("extra_f"), baseline, a["held_fd"], a.get("held_pd"))
+        return cls(reference, a["held_f"], a.get("held_logits"), a.get("extra_f"), baseline, a["held_fd"], a.get("held_pd"), a.get("mem_px"))
 
 
 def key(net: FeatureNet, parts: dict[str, np.ndarray], settings: str) -> str:
@@ -84,7 +85,7 @@ def compute(net: FeatureNet, ref: np.ndarray, held: np.ndarray, extra: np.ndarra
         if extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
             held_fd = np.minimum(held_fd, metrics.nearest(held_f, extra_f)[1])
         held_pd = metrics.nearest(held_px, mem_px)[1]
-    return RealSide(reference, held_f, held_logits, extra_f, baseline, held_fd, held_pd)
+    return RealSide(reference, held_f, held_logits, extra_f, baseline, held_fd, held_pd, mem_px)
 
 
 _MEMO: dict[str, RealSide] = {}

@@ -174,7 +174,7 @@ def evaluate(
         if memorisation:
             if real.extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
                 fake_fd = np.minimum(fake_fd, metrics.nearest(fake_f, real.extra_f)[1])
-            found = copying.measure(fake_fd, real.held_fd, px(fake), real.held_pd, px(ds.images[mem_idx]))
+            found = copying.measure(fake_fd, real.held_fd, px(fake), real.held_pd, real.mem_px)
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
         tick("metrics", 1)
@@ -192,8 +192,8 @@ def pixels(x: np.ndarray, factor: int) -> np.ndarray:
     """uint8 (N, C, H, W) -> flat float32 in [0, 1], each factor x factor block averaged (H, W divisible by it)."""
     n, c, h, w = x.shape
     factor = factor if h % factor == 0 and w % factor == 0 else 1
-    blocks = x.reshape(n, c, h // factor, factor, w // factor, factor).astype(np.float32)
-    return (blocks.mean((3, 5)) / 255.0).reshape(n, -1)
+    sums = x.reshape(n, c, h // factor, factor, w // factor, factor).sum((3, 5), dtype=np.uint32)  # exact, in integers
+    return (sums.astype(np.float32) * np.float32(1.0 / (255 * factor * factor))).reshape(n, -1)
 
 
 def _rounded(d: dict[str, float]) -> dict[str, float]:
