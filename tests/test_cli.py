@@ -1,6 +1,7 @@
 """The CLI end to end, through typer's CliRunner (in-process) and, where the process matters, a subprocess."""
 
 import re
+import shutil
 import subprocess
 import sys
 
@@ -97,6 +98,20 @@ def test_info_prints_the_card(tiny_model):
         assert text in r.output
     r = run("info", "--list")
     assert r.exit_code == 0 and "mnist-dcgan" in r.output
+
+
+def test_info_says_what_was_made_beside_the_model(tiny_copy):
+    """Class directions and the encoder: named when made for these weights, else the command that makes them."""
+    from conftest import SHIPPED
+
+    wide = {"env": {"COLUMNS": "200"}}
+    bare = runner.invoke(app, ["info", str(tiny_copy)], **wide).output
+    assert f"none: `ganstudio directions {tiny_copy.name}` fits them" in bare and "has no encoder" in bare
+    shipped = runner.invoke(app, ["info", str(SHIPPED)], **wide).output
+    assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9   (4,000 labelled samples)" in shipped
+    assert "made for these weights" in shipped
+    shutil.copy(SHIPPED / "class-directions.safetensors", tiny_copy)  # another model's file: refused, one row
+    assert "class-directions.safetensors" in runner.invoke(app, ["info", str(tiny_copy)], **wide).output
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,23 @@ def info(
     from ganstudio.eval.report import info_rows
 
     found = catalog.resolve(model)
-    console.print(describe(found, info_rows(found)))
+    console.print(describe(found, info_rows(found) + _annotations(found)))
+
+
+def _annotations(found) -> list[tuple[str, str]]:
+    """What `ganstudio directions` and `ganstudio encoder` wrote beside the model, checked against its weights."""
+    from ganstudio.artifact.checkpoint import read_card, sha256_file
+    from ganstudio.explore import class_directions, projection, runtime
+
+    card, sha = read_card(found.weights), sha256_file(found.weights)
+    try:
+        cd = class_directions.of(found, card.nz, sha, found.name)
+        directions = (", ".join(cd.names) + f"   ({cd.info.get('samples', '?'):,} labelled samples)") if cd else \
+            f"none: `{class_directions.command(found.name)}` fits them (labelled data only)"
+    except UserError as e:
+        directions = str(e)
+    _, why_not = projection.encoder_for(runtime.load(found.path))
+    return [("class directions", directions), ("encoder", why_not or "made for these weights: `ganstudio project IMG` starts from it")]
 
 
 @app.command()
