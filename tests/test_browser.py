@@ -162,7 +162,9 @@ def test_dropping_a_recipe_png_restores_it(page, tmp_path: Path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     page.locator("#drop input[type=file]").set_input_files(str(broken))
-    expect(page.locator(".toast-body.error")).to_contain_text("broken.png: not an image ganstudio can read")
+    expect(page.locator(".toast-body.warning")).to_contain_text("broken.png: not an image ganstudio can read")
+    expect(page.locator(".toast-body.error")).to_have_count(0)  # refused, not failed: no red badge on every part
+    expect(page.get_by_text("Error", exact=True)).to_have_count(0)
     expect(page.locator("#current-info")).to_contain_text("seed 42")  # nothing changed
     expect(page.locator("#drop input[type=file]")).to_be_attached()  # and the zone is ready for the next file
 

@@ -48,6 +48,13 @@ def ui(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def refused(what: str, e: UserError) -> None:
+    """A refused input said in a warning toast, and logged in one line. Unlike gr.Error, nothing else changes:
+    an error would mark every output of the event (for a drop: the whole page) with a red "Error" badge."""
+    log.warning("ganstudio studio: %s rejected: %s", what, e)
+    gr.Warning(str(e))
+
+
 def ready(s: Session | None) -> Session:
     if s is None:
         raise UserError("the page is still loading; try again in a moment")

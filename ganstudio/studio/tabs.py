@@ -14,9 +14,10 @@ from typing import Any
 
 import gradio as gr
 
+from ganstudio.errors import UserError
 from ganstudio.explore import limits
 from ganstudio.studio import views
-from ganstudio.studio.page import BUTTONS, PRIVATE, Page, QUIET, RAW, pixels, ready, ui
+from ganstudio.studio.page import BUTTONS, PRIVATE, Page, QUIET, RAW, pixels, ready, refused, ui
 from ganstudio.studio.service import Studio
 from ganstudio.studio.session import Session
 
@@ -106,9 +107,14 @@ def wire_current(page: Page) -> None:
 
     @ui
     def dropped(s: Session | None, path: str | None) -> list[Any]:
+        unchanged = [gr.skip()] * (len(full) + len(page.model_out))
         if path is None:  # the file was removed from the drop zone
-            return [gr.skip()] * (len(full) + len(page.model_out))
-        gr.Info(views.restore_png(studio, ready(s), path))
+            return unchanged
+        try:
+            gr.Info(views.restore_png(studio, ready(s), path))
+        except UserError as e:  # the page stays as it was
+            refused("dropped", e)
+            return unchanged
         return [*with_controls(s), *page.model_panels(s)]  # type: ignore[misc]
 
     # The drop zone is emptied first, so that after a refused file too the next one can be dropped straight away.
