@@ -1,6 +1,7 @@
 """`ganstudio eval` end to end: each measure moves the way it must on generators whose truth is known."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -168,6 +169,8 @@ def test_eval_writes_eval_json_and_a_sheet_and_leaves_the_model_byte_identical(t
     result = CliRunner().invoke(app, ["eval", str(tiny_mnist), "--n", "100"])
     assert result.exit_code == 0, result.output
     assert "real vs real" in result.output and "not Inception-FID" in result.output and "memorisation:" in result.output
+    assert re.search(r"took [\d.]+ s generating, .* the real side \(the data's features and baseline\): [\d.]+ s, "
+                     r"(computed, and cached for the next eval of this data|read from the cache)", " ".join(result.output.split()))
     assert {name: (tiny_mnist / name).read_bytes() for name in before} == before
     saved = json.loads((tiny_mnist / EVAL_FILE).read_text())
     assert saved["model_sha256"] == images.read_recipe(tiny_mnist / "grid.png")["model_sha256"]

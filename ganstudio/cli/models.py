@@ -131,6 +131,7 @@ def eval_cmd(
     for line in report.lines(result, current=True):
         console.print(line, highlight=False, markup=False)
     console.print(f"wrote {path}" + (f" and {path.parent / report.SHEET_FILE}" if result.memorisation else ""))
+    console.print(report.time_line(result), highlight=False)
 
 
 @app.command()

@@ -108,6 +108,16 @@ def lines(result: Result, current: bool) -> list[str]:
     return out
 
 
+def time_line(result: Result) -> str:
+    """Where the time went, and whether the data's side was computed (a dataset's first eval) or read back."""
+    s = result.seconds
+    side = {"computed": "computed, and cached for the next eval of this data",
+            "cache": "read from the cache"}.get(result.real_side or "", "computed")
+    return (f"took {s.get('generate', 0):.1f} s generating, {s.get('featurise', 0):.1f} s featurising and "
+            f"{s.get('metrics', 0):.1f} s scoring the samples; the real side (the data's features and baseline): "
+            f"{s.get('real_side', 0):.1f} s, {side}")
+
+
 def markdown(model: ModelDir) -> tuple[list[str], Path | None]:
     """The model's eval as Markdown lines and the nearest-neighbour sheet's path (for the studio's model card);
     ([], None) when the model has no eval."""
