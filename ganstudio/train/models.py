@@ -190,7 +190,7 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
-        return self.head(f if self.spread is None else self.spread(f)).flatten(), f
+        return self.head(f).flatten(), f
 
 
 def _uniform_init(module: nn.Module, bound: float) -> None:
