@@ -103,6 +103,9 @@ def test_refuses_damaged_contents(tmp_path, mutate, match):
         (lambda d: d.update(architecture={**ARCH, "name": "stylegan"}), "unknown architecture"),
         (lambda d: d.update(architecture={**ARCH, "nz": -3}), "positive integer"),
         (lambda d: d.update(architecture={**ARCH, "extra": 1}), "needs exactly"),
+        (lambda d: d.update(architecture={**ARCH, "classes": 1}), "classes=1 must be 2..nz"),
+        (lambda d: d.update(architecture={**ARCH, "classes": ARCH["nz"] + 1}), "must be 2..nz"),
+        (lambda d: d.update(architecture={**ARCH, "classes": True}), "positive integer"),
         (lambda d: d.update(output_range=[1, -1]), "not an interval"),
         # not only the top-level keys: every field `info` and the runtime read has the type they expect
         (lambda d: d.update(parity={"max_abs_diff": "tiny", "per_batch": {}, "tolerance": 1e-4}), "parity"),

@@ -237,9 +237,10 @@ def test_a_run_resumed_under_torchrun_continues_as_one_process_would(sync_runs, 
 
 @pytest.mark.slow
 def test_wgan_gp_penalty_through_ddp_matches_one_process(tmp_path):
-    # The critic's double backward (autograd.grad with create_graph) through a DDP module, 15 critic steps.
+    # The critic's double backward (autograd.grad with create_graph) through a DDP module, 15 critic steps;
+    # class-coded, so each rank's labels must be the rows of the global batch its images are.
     common = ["mnist", *TINY, "--set", "model=wgan-gp", "--set", "label_smoothing=0", "--set", "sync_batchnorm=true",
-              "--set", "checkpoint_every=3", "--steps", 3]
+              "--set", "checkpoint_every=3", "--set", "class_code=true", "--set", "nz=12", "--steps", 3]
     train_here(*common, "--out", tmp_path / "one")
     torchrun("train", *common, "--out", tmp_path / "two")
     one, two = state.latest(tmp_path / "one"), state.latest(tmp_path / "two")

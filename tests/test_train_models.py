@@ -53,6 +53,8 @@ RESUMED = {
     # SGD momentum buffers, the momentum ramp and the lr decay
     "mlp": ["model=mlp", "optimizer=sgd", "lr_g=0.01", "lr_d=0.01", "momentum_ramp_steps=4", "lr_decay=1.01", "lr_min=0.009",
             "weight_decay=1e-4"],
+    # class-coded: each step's labels come from the epoch's order, the fakes' z are coded for them
+    "dcgan-classes": ["class_code=true", "nz=12"],
 }
 
 

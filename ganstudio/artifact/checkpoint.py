@@ -39,6 +39,8 @@ ARCH_PARAMS = {
     "dcgan": ("nz", "ngf", "image_size", "channels"),
     "mlp": ("nz", "hidden", "image_size", "channels"),
 }
+# What any architecture may add: a class-coded generator's class count (z's first `classes` entries pick one).
+ARCH_OPTIONAL = ("classes",)
 Number = (int, float)
 # The card's training entries that readers format (`info`, the report): each, when present, must be of its type.
 TRAINING_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -129,11 +131,14 @@ def _check_architecture(arch: Any, source: str) -> None:
         raise UserError(f"{source}: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})")
     want = set(ARCH_PARAMS[arch["name"]])
     have = set(arch) - {"name"}
-    if have != want:
-        raise UserError(f"{source}: architecture {arch['name']} needs exactly {sorted(want)}, got {sorted(have)}")
-    for k in want:
+    if not want <= have <= want | set(ARCH_OPTIONAL):
+        raise UserError(f"{source}: architecture {arch['name']} needs exactly {sorted(want)} (and optionally "
+                        f"{', '.join(ARCH_OPTIONAL)}), got {sorted(have)}")
+    for k in have:
         if not isinstance(arch[k], int) or isinstance(arch[k], bool) or arch[k] <= 0:
             raise UserError(f"{source}: architecture parameter {k}={arch[k]!r} must be a positive integer")
+    if not 2 <= arch.get("classes", 2) <= arch["nz"]:
+        raise UserError(f"{source}: classes={arch['classes']} must be 2..nz ({arch['nz']}): z's first entries code the class")
 
 
 def _short(value: Any) -> str:

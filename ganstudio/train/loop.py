@@ -29,7 +29,7 @@ from ganstudio.eval import split
 from ganstudio.artifact.checkpoint import Card
 from ganstudio.errors import UserError
 from ganstudio.train.export import export_run
-from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, coded_as
 from ganstudio.train import distributed, state
 from ganstudio.train.monitor import Monitor, Sampler, diversity, evaluate, grad_norms, layer_weights, summary
 from ganstudio.train.watchdog import Watchdog
@@ -41,15 +41,27 @@ from ganstudio.train.tricks import DiffAugment, InstanceNoise
 FIXED_Z = 64  # images in each timeline grid
 
 
+def class_count(r: Recipe, ds: datasets.Dataset) -> int:
+    """How many classes a class-coded recipe's latent codes (0 without class_code): one per label the data has."""
+    if not r.class_code:
+        return 0
+    classes = int(ds.labels.max()) + 1
+    if r.nz < classes:
+        raise UserError(f"class_code: nz {r.nz} is below the {classes} classes of {ds.name} (z's first {classes} entries code the class)")
+    return classes
+
+
 def build_models(r: Recipe, ds: datasets.Dataset) -> tuple[nn.Module, nn.Module, dict]:
     """G, D and the generator's architecture dict (what the card records)."""
-    size, ch = ds.image_size, ds.channels
+    size, ch, k = ds.image_size, ds.channels, class_count(r, ds)
+    coded = {"classes": k} if k else {}
     if r.model == "mlp":
-        arch = {"name": "mlp", "nz": r.nz, "hidden": r.ngf, "image_size": size, "channels": ch}
-        return MLPGenerator(r.nz, r.ngf, size, ch), MLPDiscriminator(r.ndf, size, ch, r.spectral_norm), arch
+        arch = {"name": "mlp", "nz": r.nz, "hidden": r.ngf, "image_size": size, "channels": ch, **coded}
+        return MLPGenerator(r.nz, r.ngf, size, ch, k), MLPDiscriminator(r.ndf, size, ch, r.spectral_norm, k), arch
     # dcgan and wgan-gp share the DCGAN generator (export and serving see "dcgan"); their D differs in its norm
-    arch = {"name": "dcgan", "nz": r.nz, "ngf": r.ngf, "image_size": size, "channels": ch}
-    return DCGANGenerator(r.nz, r.ngf, size, ch), DCGANDiscriminator(r.ndf, size, ch, r.d_norm, r.spectral_norm, r.minibatch_std), arch
+    arch = {"name": "dcgan", "nz": r.nz, "ngf": r.ngf, "image_size": size, "channels": ch, **coded}
+    d = DCGANDiscriminator(r.ndf, size, ch, r.d_norm, r.spectral_norm, r.minibatch_std, k)
+    return DCGANGenerator(r.nz, r.ngf, size, ch, k), d, arch
 
 
 def total_steps(r: Recipe, n_images: int) -> tuple[int, int]:
@@ -66,24 +78,31 @@ class Batches:
     def __init__(
         self, images: Tensor, batch_size: int, seed: int, output_range: tuple[float, float],
         memory_format: torch.memory_format = torch.contiguous_format, rows: slice = slice(None),
+        labels: Tensor | None = None,
     ):
         """rows: the part of each batch this process trains on (its shard of the global batch under torchrun)."""
         self.images, self.batch_size, self.seed, self.memory_format = images, batch_size, seed, memory_format
-        self.rows = rows
+        self.rows, self.all_labels = rows, labels
         self.per_epoch = len(images) // batch_size
         lo, hi = output_range
         self.scale, self.shift = (hi - lo) / 255.0, lo
         self._epoch, self._perm = -1, None
 
-    def __call__(self, step: int) -> Tensor:
+    def _index(self, step: int) -> Tensor:
         epoch, i = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(len(self.images), generator=gen).to(self.images.device)
             self._epoch = epoch
-        idx = self._perm[i * self.batch_size : (i + 1) * self.batch_size][self.rows]
-        batch = self.images[idx].to(torch.float32, memory_format=self.memory_format)
+        return self._perm[i * self.batch_size : (i + 1) * self.batch_size][self.rows]
+
+    def __call__(self, step: int) -> Tensor:
+        batch = self.images[self._index(step)].to(torch.float32, memory_format=self.memory_format)
         return batch.mul_(self.scale).add_(self.shift)
+
+    def labels(self, step: int) -> Tensor:
+        """The labels of batch `step`'s images, in the same order."""
+        return self.all_labels[self._index(step)]
 
 
 @torch.no_grad()
@@ -102,14 +121,21 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float, step: int) -> None
             eb.copy_(lb)
 
 
-def generator_backward(loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable) -> Metrics:
+def judged(d: Callable, labels: Tensor | None) -> Callable:
+    """D as the losses call it, d(x): a class-conditional D judges every image with the step's labels."""
+    return d if labels is None else functools.partial(d, labels=labels)
+
+
+def generator_backward(
+    loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable, labels: Tensor | None = None,
+) -> Metrics:
     """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
     weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone.
     Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap)."""
     d.requires_grad_(False)
     try:
         with amp():
-            loss_g, metrics = loss.generator(d, fake, real, step)
+            loss_g, metrics = loss.generator(judged(d, labels), fake, real, step)
         loss_g.backward()
     finally:
         d.requires_grad_(True)
@@ -165,7 +191,9 @@ def train(
     instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
     augment = DiffAugment(r.augment, noise, world)
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
-    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout, world.rows(r.batch_size))
+    classes = arch.get("classes", 0)
+    labels = torch.from_numpy(ds.labels.astype("int64")).to(device) if classes else None
+    batches = Batches(torch.from_numpy(ds.images).to(device), r.batch_size, r.seed, output_range, layout, world.rows(r.batch_size), labels)
     steps, per_epoch = total_steps(r, len(ds.images))
 
     modules = {"G": g, "D": d, **({"G_ema": g_ema} if g_ema is not None else {})}
@@ -248,20 +276,24 @@ def train(
 
             # Discriminator (critic): n_critic steps, each on its own real batch and fresh fakes; with
             # instance noise both are blurred by the same decaying sigma, with augment both are augmented alike.
+            # Class-coded: the fakes' z code the real batch's labels, so D judges both halves with one label set.
             for k in range(r.n_critic):
                 z = world.take(torch.randn(r.batch_size, r.nz, generator=noise, device=device))
+                y = batches.labels(step * r.n_critic + k) if classes else None
+                if classes:
+                    z = coded_as(z, y, classes)
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
                     clean_real, clean_fake = batches(step * r.n_critic + k), g_ddp(z)
                     real, fake = augment(instance_noise(clean_real, step)), augment(instance_noise(clean_fake, step))
-                    loss_d, m = loss.discriminator(d_ddp, real, fake)
+                    loss_d, m = loss.discriminator(judged(d_ddp, y), real, fake)
                 loss_d.backward()
                 opt_d.step()
             m |= grad_norms("D", d_layers) | diversity(clean_real, clean_fake)
 
             # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
-            m_g = generator_backward(loss, d, fake, real, step, amp)
+            m_g = generator_backward(loss, d, fake, real, step, amp, y)
             m |= m_g | grad_norms("G", g_layers)
             opt_g.step()
             if g_ema is not None:

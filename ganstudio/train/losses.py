@@ -8,7 +8,7 @@ WGANGPLoss is the Wasserstein critic with a gradient penalty (Gulrajani et al. 2
 FeatureMatching adds (or substitutes) a feature-statistics term to any of them on the generator side.
 
 Every loss has discriminator(d, real, fake) and generator(d, fake, real, step); `d(x)` returns
-(scores (B,), features). Metrics are detached device tensors: the Monitor syncs them once per interval.
+(scores (B,), features). A class-conditional D arrives with the step's labels bound (loop.judged). Metrics are detached device tensors: the Monitor syncs them once per interval.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ Critic = nn.Module | Callable[[Tensor], tuple[Tensor, Tensor]]  # x -> (scores (
 
 
 class Loss(Protocol):
-    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]: ...
+    def discriminator(self, d: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]: ...
 
     def generator(self, d: Critic, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]: ...
 
@@ -38,7 +38,7 @@ class DCGANLoss:
         self.generator_loss = generator_loss
         self.real_label = 1.0 - label_smoothing  # one-sided: fakes stay at 0
 
-    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
+    def discriminator(self, d: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
         real_logits, _ = d(real)
         fake_logits, _ = d(fake.detach())
         loss_real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
@@ -60,7 +60,7 @@ class DCGANLoss:
         return loss, {"loss_g": loss.detach()}
 
 
-def gradient_penalty(d: nn.Module, real: Tensor, fake: Tensor, noise: torch.Generator, world: World = World()) -> tuple[Tensor, Tensor]:
+def gradient_penalty(d: Critic, real: Tensor, fake: Tensor, noise: torch.Generator, world: World = World()) -> tuple[Tensor, Tensor]:
     """(E[(|grad_x D(x)| - 1)^2], E|grad_x D(x)|) over x = random interpolates of real and fake (fake detached).
 
     Always fp32 with autocast off: in bf16 the squared gradient norms lose most of their digits and the
@@ -84,7 +84,7 @@ class WGANGPLoss:
     def __init__(self, gp_weight: float, noise: torch.Generator, world: World = World()):
         self.gp_weight, self.noise, self.world = gp_weight, noise, world
 
-    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
+    def discriminator(self, d: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
         real_scores, _ = d(real)
         fake_scores, _ = d(fake.detach())
         wasserstein = real_scores.float().mean() - fake_scores.float().mean()
@@ -130,10 +130,10 @@ class FeatureMatching:
     def weight_at(self, step: int) -> float:
         return self.weight * min(1.0, step / self.ramp) if self.ramp else self.weight
 
-    def discriminator(self, d: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
+    def discriminator(self, d: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Metrics]:
         return self.adversarial.discriminator(d, real, fake)
 
-    def generator(self, d: nn.Module, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]:
+    def generator(self, d: Critic, fake: Tensor, real: Tensor, step: int = 0) -> tuple[Tensor, Metrics]:
         fake_out = d(fake)  # one D forward on the fakes serves both terms
         d_once = lambda x: fake_out if x is fake else d(x)  # noqa: E731
         distance = feature_distance(d_once, fake, real)

@@ -8,6 +8,11 @@ The MLP GAN of the MNIST notebook: G nz -> 1200 -> 1200 -> C*H*W (LeakyReLU 0.2,
 D C*H*W -> 200 -> 200 -> 1, uniform init (+-0.05 in G, +-0.005 in D), biases 0.1.
 
 Generators take z as (B, nz), so the exported graph's only input is the latent batch.
+
+Class-coded models (classes > 0, labelled data): z's class is the index of its largest entry among the first
+`classes`, and G sees that class's one-hot beside z; D judges an image with its class through a projection
+(Miyato & Koyama 2018). Each class then owns an equal share of the latent space, and G cannot merge two classes
+into one mode: a class the data has is drawn as often as any other.
 """
 
 from __future__ import annotations
@@ -48,6 +53,48 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).reshape(len(t), -1)
 
 
+def with_code(z: torch.Tensor, classes: int) -> torch.Tensor:
+    """(B, nz) -> (B, nz + classes): z and the one-hot of the class it codes (a max and a compare, for ONNX)."""
+    head = z[:, :classes]
+    return torch.cat([z, (head == head.amax(1, keepdim=True)).to(z.dtype)], 1)
+
+
+def coded_as(z: torch.Tensor, labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """z with each row's largest head entry swapped with entry labels[i], so that row i codes class labels[i].
+
+    By symmetry the swap leaves z distributed as N(0, I) given its class: training draws classes as the data
+    has them, and a sampler drawing plain N(0, I) meets each class with probability 1/classes.
+    """
+    head = z[:, :classes]
+    top, want = head.argmax(1, keepdim=True), labels.reshape(-1, 1)
+    at_top, at_want = head.gather(1, top), head.gather(1, want)
+    head = head.scatter(1, top, at_want).scatter(1, want, at_top)
+    return torch.cat([head, z[:, classes:]], 1)
+
+
+class ClassProjection(nn.Embedding):
+    """A conditional D's class term: the inner product of the head's input with its class's learnt vector.
+
+    The projection discriminator of Miyato & Koyama (2018): D's logit becomes head(h) + <h, embed(y)>, so a
+    well drawn 4 scores low when labelled 9. Init N(0, 0.02), as the DCGAN layers.
+    """
+
+    def __init__(self, classes: int, features: int):
+        super().__init__(classes, features)
+        nn.init.normal_(self.weight, 0.0, 0.02)
+
+    def score(self, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return (h * self(labels)).sum(1)  # (B, features), (B,) -> (B,)
+
+
+def _class_term(projection: ClassProjection | None, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | float:
+    if projection is None:
+        return 0.0
+    if labels is None:
+        raise ValueError("this discriminator is class-conditional: call it with the images' labels")
+    return projection.score(h, labels)
+
+
 class LatentStem(nn.ConvTranspose2d):
     """A DCGAN generator's first layer: a ConvTranspose2d (nz -> c, kernel k, stride 1) on the 1x1 latent.
 
@@ -86,13 +133,13 @@ class MinibatchStd(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, channels: int = 3):
+    def __init__(self, nz: int = 100, ngf: int = 64, image_size: int = 64, channels: int = 3, classes: int = 0):
         super().__init__()
         base, ups = _base_and_ups(image_size)
         width = ngf * 2 ** (ups - 1)
         layers: list[nn.Module] = [
-            # (B, nz, 1, 1) -> (B, width, base, base)
-            LatentStem(nz, width, base, 1, 0, bias=False),
+            # (B, nz + classes, 1, 1) -> (B, width, base, base)
+            LatentStem(nz + classes, width, base, 1, 0, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(True),
         ]
@@ -103,11 +150,13 @@ class DCGANGenerator(nn.Module):
         # (B, ngf, size/2, size/2) -> (B, channels, size, size) in [-1, 1]
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        self.nz = nz
+        self.nz, self.classes = nz, classes
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.reshape(-1, self.nz, 1, 1))  # (B, nz) -> (B, C, H, W)
+        if self.classes:
+            z = with_code(z.reshape(-1, self.nz), self.classes)
+        return self.net(z.reshape(-1, self.nz + self.classes, 1, 1))  # (B, nz) -> (B, C, H, W)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -124,6 +173,7 @@ class DCGANDiscriminator(nn.Module):
         norm: str = "batch",
         spectral_norm: bool = False,
         minibatch_std: bool = False,
+        classes: int = 0,
     ):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
@@ -153,30 +203,32 @@ class DCGANDiscriminator(nn.Module):
         self.apply(dcgan_init)
         if spectral_norm:
             _spectral_norm(self)
+        self.projection = ClassProjection(classes, (width + bool(minibatch_std)) * base * base) if classes else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, C, H, W) -> (logits (B,), features (B, width, base, base))."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) [, labels (B,)] -> (logits (B,), features (B, width, base, base))."""
         f = self.features(x)
-        return self.head(f if self.spread is None else self.spread(f)).flatten(), f
+        h = f if self.spread is None else self.spread(f)
+        return self.head(h).flatten() + _class_term(self.projection, _rows(h), labels), f
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, nz: int = 100, hidden: int = 1200, image_size: int = 28, channels: int = 1):
+    def __init__(self, nz: int = 100, hidden: int = 1200, image_size: int = 28, channels: int = 1, classes: int = 0):
         super().__init__()
-        self.shape = (channels, image_size, image_size)
+        self.shape, self.classes = (channels, image_size, image_size), classes
         self.net = nn.Sequential(
-            nn.Linear(nz, hidden), nn.LeakyReLU(0.2),  # (B, nz) -> (B, hidden)
+            nn.Linear(nz + classes, hidden), nn.LeakyReLU(0.2),  # (B, nz + classes) -> (B, hidden)
             nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),  # (B, hidden) -> (B, hidden)
             nn.Linear(hidden, channels * image_size**2), nn.Sigmoid(),  # (B, hidden) -> (B, C*H*W) in [0, 1]
         )
         _uniform_init(self, 0.05)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).reshape(-1, *self.shape)  # (B, nz) -> (B, C, H, W)
+        return self.net(with_code(z, self.classes) if self.classes else z).reshape(-1, *self.shape)  # (B, nz) -> (B, C, H, W)
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, hidden: int = 200, image_size: int = 28, channels: int = 1, spectral_norm: bool = False):
+    def __init__(self, hidden: int = 200, image_size: int = 28, channels: int = 1, spectral_norm: bool = False, classes: int = 0):
         super().__init__()
         self.features = nn.Sequential(
             nn.Flatten(),  # (B, C, H, W) -> (B, C*H*W)
@@ -187,10 +239,11 @@ class MLPDiscriminator(nn.Module):
         _uniform_init(self, 0.005)
         if spectral_norm:
             _spectral_norm(self)
+        self.projection = ClassProjection(classes, hidden) if classes else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
-        return self.head(f).flatten(), f
+        return self.head(f).flatten() + _class_term(self.projection, f, labels), f
 
 
 def _uniform_init(module: nn.Module, bound: float) -> None:

@@ -36,6 +36,7 @@ AUGMENTS = ("translation", "cutout")  # the DiffAugment operations tricks.DiffAu
 # Widths beyond these allocate tens of GB: a DCGAN's widest layer has 8x ngf channels, an MLP's is ngf wide.
 MAX_WIDTH = {"dcgan": 512, "wgan-gp": 512, "mlp": 16384}
 MODELS = ("dcgan", "wgan-gp", "mlp")
+LABELLED = ("mnist", "fashion-mnist")  # the datasets whose loaders give labels (class_code needs them)
 # What a recipe gets from naming its model, unless it sets the key itself: `make` and `load` put these under
 # the recipe's own values. WGAN-GP follows Gulrajani et al. (2017), Algorithm 1.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -60,6 +61,7 @@ class Recipe:
     critic_norm: str = "auto"  # D's normalisation: auto (see AUTO_NORM) | batch | layer | none
     spectral_norm: bool = False  # divide each D weight by its largest singular value (Miyato et al.)
     minibatch_std: bool = False  # dcgan/wgan-gp D also sees its batch's feature spread (Karras et al. 2018): look-alikes show
+    class_code: bool = False  # labelled data: z's largest of its first K entries picks a class G draws, D judges each image with its class
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics of the global batch, not each process's shard
     # the objective
     loss: str = "nonsaturating"  # dcgan/mlp generator objective: nonsaturating | minimax
@@ -174,6 +176,8 @@ class Recipe:
             raise UserError("the MLP discriminator has no normalisation layers: leave critic_norm auto (or none)")
         if self.model == "mlp" and self.sync_batchnorm:
             raise UserError("sync_batchnorm: the MLP GAN has no BatchNorm layers to synchronise (dcgan and wgan-gp have)")
+        if self.class_code and self.dataset not in LABELLED:
+            raise UserError(f"class_code needs a labelled dataset ({', '.join(LABELLED)}); {self.dataset} has no labels")
         if self.model == "mlp" and self.minibatch_std:
             raise UserError("minibatch_std: for the convolutional D of dcgan and wgan-gp, not the MLP GAN's")
 
