@@ -20,7 +20,7 @@ from ganstudio.errors import UserError
 from ganstudio.train import state
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--set", "nz=8", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "log_every=5",
+TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "log_every=5",
         "--set", "sample_every=1000"]
 
 

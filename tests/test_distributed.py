@@ -25,7 +25,7 @@ from ganstudio.train.loop import Batches
 
 ENTRY = Path(__file__).with_name("torchrun_entry.py")
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--set", "nz=8", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "ema_decay=0.9",
+TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "ema_decay=0.9",
         "--set", "eval_every=0"]  # no cheap eval: these runs log every few steps
 # Weights of 2 processes against 1 after the same steps: only the order of fp32 sums differs (gradient
 # all-reduce, BatchNorm statistics combined across ranks), so they agree to a few ulps of the weights'

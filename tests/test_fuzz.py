@@ -389,7 +389,7 @@ def test_malformed_recipe_files_are_refused_before_any_compute(tmp_path, monkeyp
 def run_dir(tmp_path_factory) -> Path:
     """A finished 6-step training run to damage copies of."""
     run = tmp_path_factory.mktemp("runs") / "run"
-    r = CliRunner().invoke(app, ["train", "mnist", "--steps", "6", "--out", str(run), "--set", "nz=8", "--set", "ngf=8",
+    r = CliRunner().invoke(app, ["train", "mnist", "--steps", "6", "--out", str(run), "--set", "nz=12", "--set", "ngf=8",
                                  "--set", "ndf=8", "--set", "batch_size=16", "--set", "log_every=2"])
     assert r.exit_code == 0, r.output
     return run

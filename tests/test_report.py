@@ -11,7 +11,7 @@ from ganstudio.cli import app
 from ganstudio.train import report
 
 runner = CliRunner()
-TINY = ["nz=8", "ngf=8", "ndf=8", "batch_size=16", "log_every=5", "sample_every=10"]
+TINY = ["nz=12", "ngf=8", "ndf=8", "batch_size=16", "log_every=5", "sample_every=10"]
 
 
 def parse(html: str) -> ET.Element:

@@ -20,7 +20,7 @@ from ganstudio.cli import app
 from ganstudio.train import state
 
 runner = CliRunner()
-TINY = ["--set", "nz=8", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "log_every=5"]
+TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "log_every=5"]
 
 
 def train(*args) -> None:
