@@ -97,9 +97,22 @@ def test_jittered_training_images_are_flagged_as_copies_and_held_out_images_are_
     ds, train_idx, held_idx = mnist
     copier = evaluate(Returns(ds.images[train_idx], noisy(0.01)), "mnist", N)
     assert copier.copying.copies and "copies its training data" in copier.memorisation["verdict"]
-    assert copier.copying.z_pixels < -3 and copier.copying.near_copies > 0.5
+    assert copier.copying.c_pixels < -3 and copier.copying.c_features < -3 and copier.copying.near_copies > 0.5
     honest = evaluate(Returns(ds.images[held_idx], noisy(0.01)), "mnist", N)
     assert not honest.copying.copies and "no sign of copying" in honest.memorisation["verdict"]
+
+
+def test_a_generator_of_unseen_4s_and_9s_is_not_called_a_copier_though_cells_are_needed_to_see_it(mnist):
+    """Real unseen 4s and 9s sit nearer the training set than the held-out mix of all digits does (dense
+    digits), so Z_U over all images falls below the threshold; within cells they are compared with the
+    held-out 4s and 9s, as C_T does, and nothing is copied."""
+    ds, _, held_idx = mnist
+    fours_and_nines = ds.images[held_idx][np.isin(ds.labels[held_idx], (4, 9))]
+    r = evaluate(Returns(fours_and_nines), "mnist", 1000)
+    c = r.copying
+    assert min(c.z_features, c.z_pixels) < -3  # what the test without cells would have called copying
+    assert c.cells == 20 and c.cells_tested >= 2 and c.tested_share > 0.8
+    assert min(c.c_features, c.c_pixels) > -3 and not c.copies and "no sign of copying" in r.memorisation["verdict"]
 
 
 def _same(a, b) -> bool:

@@ -111,6 +111,36 @@ def test_z_u_matches_the_mann_whitney_normal_approximation():
     assert copying.z_u(x, y) < -2 and copying.z_u(y, x) > 2
 
 
+def test_partition_finds_well_separated_clusters_and_is_seeded():
+    rng = np.random.default_rng(5)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], np.float32)
+    train = (centres[rng.integers(0, 4, 2000)] + rng.standard_normal((2000, 2))).astype(np.float32)
+    found = copying.partition(train, 4 * copying.HELD_PER_CELL, seed=0)
+    assert len(found) == 4
+    assert np.abs(np.sort(found, 0) - np.sort(centres, 0)).max() < 0.3
+    assert np.array_equal(found, copying.partition(train, 4 * copying.HELD_PER_CELL, seed=0))
+    assert len(copying.partition(train, 10**6, seed=0)) == copying.MAX_CELLS and len(copying.partition(train, 3, seed=0)) == 1
+    assert (copying.cell_of(centres, found) != copying.cell_of(centres[::-1], found)).all()  # four cells, one each
+
+
+def test_c_t_compares_within_cells_and_weights_them_by_their_held_out_images():
+    rng = np.random.default_rng(6)
+    # cell 0 is dense (small distances), cell 1 sparse; the fakes crowd into cell 0 but match it there
+    held = np.concatenate([rng.uniform(0, 1, 300), rng.uniform(5, 6, 100)])
+    held_cell = np.repeat([0, 1], [300, 100])
+    fake = np.concatenate([rng.uniform(0, 1, 380), rng.uniform(5, 6, 20)])
+    fake_cell = np.repeat([0, 1], [380, 20])
+    cells = copying.tested_cells(fake_cell, held_cell)
+    assert cells == [0, 1]
+    assert copying.z_u(fake, held) < -3  # over all images the crowding looks like copying
+    assert abs(copying.c_t(fake, held, fake_cell, held_cell, cells)) < 2.5
+    z0, z1 = copying.z_u(fake[:380], held[:300]), copying.z_u(fake[380:], held[300:])
+    assert copying.c_t(fake, held, fake_cell, held_cell, cells) == pytest.approx((300 * z0 + 100 * z1) / 400)
+    # a cell with fewer than CELL_MIN fakes is not tested; with none tested C_T is Z_U over all images
+    assert copying.tested_cells(np.zeros(400, int), held_cell) == [0]
+    assert copying.c_t(fake, held, fake_cell, held_cell, []) == copying.z_u(fake, held)
+
+
 def test_both_ways_of_summing_kernels_over_subsets_agree():
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal((120, 8), dtype=np.float32), rng.standard_normal((90, 8), dtype=np.float32) + 0.3

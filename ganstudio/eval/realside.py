@@ -25,10 +25,10 @@ import numpy as np
 from ganstudio.artifact import atomic
 from ganstudio.data.cache import cache_dir
 from ganstudio.errors import UserError
-from ganstudio.eval import metrics
+from ganstudio.eval import copying, metrics
 from ganstudio.eval.features import FeatureNet
 
-FORMAT = 1  # bump when what is computed here changes, so files written by older code are not read
+FORMAT = 2  # bump when what is computed here changes, so files written by older code are not read
 MEMO = 4  # real sides kept in memory: a training run evaluates against the same one every eval_every steps
 KEEP = 32  # files kept on disk, the least recently used removed first (one per dataset, n, seed and net)
 
@@ -43,12 +43,13 @@ class RealSide:
     held_fd: np.ndarray  # each held-out image's squared feature distance to its nearest searched training image
     held_pd: np.ndarray | None  # the same in pixels (memorisation)
     mem_px: np.ndarray | None  # the searched training images' pixels, as the copying test compares them (memorisation)
+    centroids: np.ndarray | None = None  # the copying test's k-means cells of the reference features (memorisation)
 
     def arrays(self, n_fake: int) -> dict[str, np.ndarray]:
         out = {f"reference_{k}": v for k, v in self.reference.arrays(n_fake).items()}
         out |= {"held_f": self.held_f, "held_fd": self.held_fd,
                 "baseline_keys": np.array(list(self.baseline)), "baseline_values": np.array(list(self.baseline.values()))}
-        for k in ("held_logits", "extra_f", "held_pd", "mem_px"):
+        for k in ("held_logits", "extra_f", "held_pd", "mem_px", "centroids"):
             if getattr(self, k) is not None:
                 out[k] = getattr(self, k)
         return out
@@ -57,7 +58,8 @@ class RealSide:
     def from_arrays(cls, a: dict[str, np.ndarray]) -> "RealSide":
         reference = metrics.Reference.from_arrays({k.removeprefix("reference_"): v for k, v in a.items() if k.startswith("reference_")})
         baseline = {str(k): float(v) for k, v in zip(a["baseline_keys"], a["baseline_values"])}
-        return cls(reference, a["held_f"], a.get("held_logits"), a.get("extra_f"), baseline, a["held_fd"], a.get("held_pd"), a.get("mem_px"))
+        return cls(reference, a["held_f"], a.get("held_logits"), a.get("extra_f"), baseline, a["held_fd"], a.get("held_pd"),
+                   a.get("mem_px"), a.get("centroids"))
 
 
 def key(net: FeatureNet, parts: dict[str, np.ndarray], settings: str) -> str:
@@ -80,12 +82,13 @@ def compute(net: FeatureNet, ref: np.ndarray, held: np.ndarray, extra: np.ndarra
     tick("featurise", 2 * len(held))
     reference = metrics.Reference(ref_f, seed)
     baseline, held_fd = reference.compare(held_f)
-    held_pd = None
+    held_pd, centroids = None, None
     if held_px is not None:
         if extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
             held_fd = np.minimum(held_fd, metrics.nearest(held_f, extra_f)[1])
         held_pd = metrics.nearest(held_px, mem_px)[1]
-    return RealSide(reference, held_f, held_logits, extra_f, baseline, held_fd, held_pd, mem_px)
+        centroids = copying.partition(ref_f, len(held), seed)
+    return RealSide(reference, held_f, held_logits, extra_f, baseline, held_fd, held_pd, mem_px, centroids)
 
 
 _MEMO: dict[str, RealSide] = {}

@@ -17,7 +17,7 @@ from ganstudio.artifact import atomic
 from ganstudio.artifact.catalog import ModelDir
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.data import datasets
-from ganstudio.eval.run import Result, Source
+from ganstudio.eval.run import FORMAT, Result, Source
 from ganstudio.explore import images, latent
 
 EVAL_FILE = "eval.json"
@@ -43,8 +43,11 @@ def read(model: ModelDir) -> tuple[Result | None, bool]:
     if not path.is_file():
         return None, False
     try:
-        result = Result.from_dict(json.loads(path.read_text()))
-    except (ValueError, TypeError, KeyError):
+        d = json.loads(path.read_text())
+        if d.get("format") != FORMAT:
+            return None, False
+        result = Result.from_dict(d)
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None, False
     return result, result.model_sha256 == sha256_file(model.weights)
 

@@ -28,6 +28,7 @@ from ganstudio.explore import latent
 MAX_N = 10_000
 MIN_N = 50  # below this k-NN manifolds and covariances say nothing
 MEMORY_MAX = 10_000  # training images searched for each sample's nearest neighbour
+FORMAT = 2  # eval.json's layout: 2 judges copying within cells (C_T); older files are read as no eval
 PIXEL_SIDE = 16  # the copying test compares pixels area-averaged to about this side (a copy stays a copy)
 GEN_CHUNK = 500
 
@@ -59,7 +60,7 @@ class Result:
     real_side: str | None = None  # "computed" at the dataset's first eval, else read from the "cache" (eval.realside)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": 1, **asdict(self)}
+        return {"format": FORMAT, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Result":
@@ -174,7 +175,8 @@ def evaluate(
         if memorisation:
             if real.extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
                 fake_fd = np.minimum(fake_fd, metrics.nearest(fake_f, real.extra_f)[1])
-            found = copying.measure(fake_fd, real.held_fd, px(fake), real.held_pd, real.mem_px)
+            cells = (copying.cell_of(fake_f, real.centroids), copying.cell_of(real.held_f, real.centroids))
+            found = copying.measure(fake_fd, real.held_fd, px(fake), real.held_pd, real.mem_px, *cells, len(real.centroids))
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
         tick("metrics", 1)
