@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ganstudio import cli
 from ganstudio.explore import images, limits
-from ganstudio.studio import routes
+from ganstudio.studio import app, routes
 from ganstudio.studio.service import Studio
 
 from conftest import SHIPPED
@@ -125,8 +125,40 @@ def test_the_real_server_serves_the_api_beside_the_page(server, tmp_path):
     got = httpx.get(server + "v1/sample", params={"seed": 3, "n": 4}, timeout=60)
     assert got.status_code == 200 and got.content == cli_bytes(tmp_path, "g.png", "sample", "--seed", "3", "--n", "4")
     assert images.read_recipe(tmp_path / "g.png")["op"] == "sample"
+    bad = httpx.get(server + "v1/sample", params={"n": 0}, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("n 0 is out of range")
     assert httpx.get(server + "v1/docs", timeout=60).status_code == 200
+    assert "/sample" in httpx.get(server + "v1/openapi.json", timeout=60).json()["paths"]
     assert httpx.get(server, timeout=60).status_code == 200  # the page is still there
+    assert httpx.get(server + "config", timeout=60).status_code == 200  # and Gradio's own routes
+
+
+def test_v1_is_answered_before_the_middleware_gradio_adds_and_the_rest_after_it():
+    seen: list[str] = []
+
+    async def api(scope, receive, send):
+        seen.append("api " + scope["root_path"] + " " + scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    class Middleware:  # stands for Gradio's (CORS, compression): added to the app as create_app adds them
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            seen.append(f"middleware {scope.get('path', scope['type'])}")
+            await self.inner(scope, receive, send)
+
+    served = app.Served(api)
+    served.add_middleware(Middleware)
+    with TestClient(served) as client:
+        assert seen == ["middleware lifespan"]  # the lifespan is Gradio's (it starts the queue)
+        seen.clear()
+        assert client.get("/v1/sample?n=1").status_code == 204
+        assert seen == ["api /v1 /v1/sample"]
+        seen.clear()
+        assert client.get("/elsewhere").status_code == 404
+        assert seen == ["middleware /elsewhere"]
 
 
 # -- fuzz: malformed values for every parameter of every route ---------------------------------------------
