@@ -6,7 +6,9 @@ is mounted beside the Gradio page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from typer.testing import CliRunner
 
 from ganstudio import cli
 from ganstudio.explore import images, limits
-from ganstudio.studio import routes
+from ganstudio.studio import app, routes
 from ganstudio.studio.service import Studio
 
 from conftest import SHIPPED
@@ -125,8 +127,65 @@ def test_the_real_server_serves_the_api_beside_the_page(server, tmp_path):
     got = httpx.get(server + "v1/sample", params={"seed": 3, "n": 4}, timeout=60)
     assert got.status_code == 200 and got.content == cli_bytes(tmp_path, "g.png", "sample", "--seed", "3", "--n", "4")
     assert images.read_recipe(tmp_path / "g.png")["op"] == "sample"
+    one = [httpx.get(server + "v1/sample", params={"seed": 3, "n": 1}, timeout=60) for _ in range(3)]  # measured, then on the loop
+    assert {r.content for r in one} == {cli_bytes(tmp_path, "one.png", "sample", "--seed", "3", "--n", "1")}
+    bad = httpx.get(server + "v1/sample", params={"n": 0}, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("n 0 is out of range")
     assert httpx.get(server + "v1/docs", timeout=60).status_code == 200
+    assert "/sample" in httpx.get(server + "v1/openapi.json", timeout=60).json()["paths"]
     assert httpx.get(server, timeout=60).status_code == 200  # the page is still there
+    assert httpx.get(server + "config", timeout=60).status_code == 200  # and Gradio's own routes
+
+
+def test_v1_is_answered_before_the_middleware_gradio_adds_and_the_rest_after_it():
+    seen: list[str] = []
+
+    async def api(scope, receive, send):
+        seen.append("api " + scope["root_path"] + " " + scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    class Middleware:  # stands for Gradio's (CORS, compression): added to the app as create_app adds them
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            seen.append(f"middleware {scope.get('path', scope['type'])}")
+            await self.inner(scope, receive, send)
+
+    served = app.Served(api)
+    served.add_middleware(Middleware)
+    with TestClient(served) as client:
+        assert seen == ["middleware lifespan"]  # the lifespan is Gradio's (it starts the queue)
+        seen.clear()
+        assert client.get("/v1/sample?n=1").status_code == 204
+        assert seen == ["api /v1 /v1/sample"]
+        seen.clear()
+        assert client.get("/elsewhere").status_code == 404
+        assert seen == ["middleware /elsewhere"]
+
+
+def test_a_cheap_render_runs_on_the_event_loop_and_the_rest_in_worker_threads(studio):
+    renders, key, where = routes.Renders(studio), studio.models.default, []
+
+    def render(n: int):
+        def run():
+            where.append(threading.current_thread() is threading.main_thread())
+            return studio.render_sample(key, 0, n, 1.0)
+        return run
+
+    async def ask(n: int) -> bytes:
+        return (await renders.answer(key, n, render(n))).body
+
+    first = asyncio.run(ask(1))  # not measured yet: a worker thread (a model may have to load)
+    renders.cpu_per_image = {k: routes.INLINE_CPU / 4 for k in renders.cpu_per_image}  # measured as cheap
+    again = asyncio.run(ask(1))
+    assert asyncio.run(ask(64))  # 64 images at that cost: over the budget, so a worker thread again
+    assert where == [False, True, False]
+    assert first == again
+    renders.cpu_per_image = {k: routes.INLINE_CPU * 4 for k in renders.cpu_per_image}  # a costly model
+    asyncio.run(ask(1))
+    assert where[-1] is False
 
 
 # -- fuzz: malformed values for every parameter of every route ---------------------------------------------

@@ -27,7 +27,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 os.environ.setdefault("MPLBACKEND", "agg")
 
 import gradio as gr  # noqa: E402
-from starlette.routing import Mount  # noqa: E402
+from gradio.routes import App, ORJSONResponse  # noqa: E402
+from starlette.routing import Match, Mount  # noqa: E402
+from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
@@ -175,6 +177,27 @@ def wire_session(
     dims.by_effect.input(search, [session, dims.query, dims.by_effect], view_out, **PRIVATE)
 
 
+class Served(App):
+    """Gradio's server app, answering /v1 before any of Gradio's middleware (CORS, compression, body limits,
+    telemetry) runs: those layers are for the page, and a plain request would pay for each of them.
+
+    Given to `launch` as its app, as Gradio's own `gr.Server` does, so Gradio still adds its routes and
+    middleware to it; only the dispatch in `__call__` comes first.
+    """
+
+    def __init__(self, api: ASGIApp) -> None:
+        super().__init__(default_response_class=ORJSONResponse)  # what launch would construct
+        self.v1 = Mount("/v1", api)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match, child = self.v1.matches(scope)
+        if match is Match.FULL:
+            scope.update(child)
+            await self.v1.handle(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def _warm(studio: Studio) -> None:
     """Load what the first request would otherwise wait for: the default model's ORT session."""
     studio.generator(studio.models.default)
@@ -195,9 +218,8 @@ def start(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
             theme=THEME, css=CSS, js=tabs.ENTER_APPLIES,
-            # The plain HTTP API (ganstudio.studio.routes), first among the server's routes, so no request
-            # reaches it before it is there.
-            app_kwargs={"routes": [Mount("/v1", routes.api(studio))]},
+            # The plain HTTP API (ganstudio.studio.routes), there before the server answers anything.
+            _app=Served(routes.api(studio)),
         )
     except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
         raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None

@@ -4,8 +4,9 @@
 (PNG, or GIF with format=gif), rendered by the same Studio (one ONNX Runtime session per model). It is mounted
 beside the Gradio page on the same server (ganstudio.studio.app). A bad value is HTTP 400, an unknown model
 404, each with `{"error": "..."}`: one line naming the parameter and its range, as the CLI says it, and one
-line in the server's log. The handlers are plain functions run in the server's thread pool: nothing between
-the socket and the generator but uvicorn and Starlette's routing.
+line in the server's log. The server hands /v1 to this app before any of Gradio's middleware
+(ganstudio.studio.app.Served). A render that costs less than handing it to a worker thread runs on the event
+loop; the rest run in Starlette's thread pool (Renders).
 
 OpenAPI: /v1/openapi.json, and /v1/docs (a page built here from it, so it loads nothing from the internet).
 """
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from typing import Annotated, Any, Callable
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ganstudio import __version__
 from ganstudio.errors import UserError
@@ -30,6 +33,10 @@ from ganstudio.studio.service import Studio
 log = logging.getLogger("ganstudio.studio")
 
 MEDIA = {"png": "image/png", "gif": "image/gif"}
+# Seconds of CPU below which a render runs on the event loop: about what handing a request to a worker thread
+# and back costs the server under load (the threads then contend for the interpreter lock), with headroom, as a
+# render measured in a contended worker thread reads more than its own cost (docs/performance.md).
+INLINE_CPU = 0.002
 # What each parameter must be, for a value FastAPI cannot even parse (range errors come from limits.Bound).
 EXPECTED = {
     "seed": f"a whole number in {limits.SEED}", "seed_from": f"a whole number in {limits.SEED}",
@@ -63,6 +70,32 @@ def _reply(rendered: Render, output: tuple[str, float] = ("png", 0.0)) -> Respon
     return Response(data, media_type=MEDIA[format])
 
 
+class Renders:
+    """Where each render runs. The cheapest render so far of the same model (as loaded now) and format says what
+    one image costs: the render's own cost, which contention for the interpreter lock only ever adds to. A request
+    expected to cost less than INLINE_CPU renders on the event loop; anything else, and any model not measured
+    yet (so a model loads in a worker thread, never on the loop), in the thread pool."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.cpu_per_image: dict[tuple[str, float, str], float] = {}
+
+    async def answer(self, model: str, n_images: int, render: Callable[[], Render],
+                     output: tuple[str, float] = ("png", 0.0)) -> Response:
+        key = (model, self.studio.models.get(model).weights.stat().st_mtime, output[0])
+        cost = self.cpu_per_image.get(key)
+        if cost is not None and cost * n_images < INLINE_CPU:
+            return self._timed(key, n_images, render, output)
+        return await run_in_threadpool(self._timed, key, n_images, render, output)
+
+    def _timed(self, key: tuple[str, float, str], n_images: int, render: Callable[[], Render], output: tuple[str, float]) -> Response:
+        start = time.thread_time()  # this thread's CPU alone: waiting for the interpreter lock is not the render's cost
+        reply = _reply(render(), output)
+        spent = (time.thread_time() - start) / n_images
+        self.cpu_per_image[key] = min(spent, self.cpu_per_image.get(key, spent))
+        return reply
+
+
 def _error(request: Request, status: int, message: str) -> JSONResponse:
     log.warning("ganstudio api: %s %d: %s", request.url.path, status, message)
     return JSONResponse({"error": message}, status_code=status)
@@ -72,6 +105,8 @@ def api(studio: Studio) -> FastAPI:
     """The /v1 app over `studio` (mount it at /v1)."""
     app = FastAPI(title="ganstudio studio API", version=__version__, docs_url=None, redoc_url=None,
                   description="The images `ganstudio sample|interpolate|walk` writes, byte for byte, over HTTP GET.")
+
+    renders = Renders(studio)
 
     def model_of(model: str | None) -> str:
         return studio.models.default if model is None else model
@@ -89,51 +124,52 @@ def api(studio: Studio) -> FastAPI:
         return _error(request, 400, f"{name} {limits.shown(err.get('input'))!r} must be {EXPECTED.get(name, 'as /v1/docs says')}")
 
     @app.get("/sample", response_class=Response, responses={200: {"content": {"image/png": {}}}})
-    def sample(model: Model = None, seed: Seed = 0,
-               n: Annotated[int, Query(description=f"Images in the grid ({limits.SERVE_N}).")] = 64,
-               psi: Psi = 1.0) -> Response:
+    async def sample(model: Model = None, seed: Seed = 0,
+                     n: Annotated[int, Query(description=f"Images in the grid ({limits.SERVE_N}).")] = 64,
+                     psi: Psi = 1.0) -> Response:
         """A grid of n images from seeds seed..seed+n-1: `ganstudio sample --seed --n --psi`'s grid.png."""
-        return _reply(studio.render_sample(model_of(model), seed, n, psi))
+        key = model_of(model)
+        return await renders.answer(key, n, lambda: studio.render_sample(key, seed, n, psi))
 
     @app.get("/sweep", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
-    def sweep(dim: Annotated[int, Query(description="The latent dimension that moves (0..nz-1).")],
-              model: Model = None, seed: Seed = 0, steps: Steps = 10,
-              lo: Annotated[float, Query(description=f"Its first value ({limits.LATENT}).")] = -3.0,
-              hi: Annotated[float, Query(description=f"Its last value ({limits.LATENT}), above lo.")] = 3.0,
-              psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
+    async def sweep(dim: Annotated[int, Query(description="The latent dimension that moves (0..nz-1).")],
+                    model: Model = None, seed: Seed = 0, steps: Steps = 10,
+                    lo: Annotated[float, Query(description=f"Its first value ({limits.LATENT}).")] = -3.0,
+                    hi: Annotated[float, Query(description=f"Its last value ({limits.LATENT}), above lo.")] = 3.0,
+                    psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
         """One dimension moving lo..hi: `ganstudio sample --dim --steps --range [--gif]`'s strip."""
-        output = _wanted(format, fps)
-        return _reply(studio.render_sweep(model_of(model), seed, dim, steps, lo, hi, psi), output)
+        output, key = _wanted(format, fps), model_of(model)
+        return await renders.answer(key, steps, lambda: studio.render_sweep(key, seed, dim, steps, lo, hi, psi), output)
 
     @app.get("/direction", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
-    def direction(name: Annotated[str, Query(description="The class direction (7, sandal, '→ 7'); the model needs `ganstudio directions`.")],
-                  model: Model = None, seed: Seed = 0, steps: Steps = 10,
-                  lo: Annotated[float, Query(description=f"The first amount along it ({limits.DIRECTION}).")] = -3.0,
-                  hi: Annotated[float, Query(description=f"The last amount ({limits.DIRECTION}), above lo.")] = 3.0,
-                  conditional: Annotated[bool, Query(description="The other classes' directions projected out of it.")] = False,
-                  psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
+    async def direction(name: Annotated[str, Query(description="The class direction (7, sandal, '→ 7'); the model needs `ganstudio directions`.")],
+                        model: Model = None, seed: Seed = 0, steps: Steps = 10,
+                        lo: Annotated[float, Query(description=f"The first amount along it ({limits.DIRECTION}).")] = -3.0,
+                        hi: Annotated[float, Query(description=f"The last amount ({limits.DIRECTION}), above lo.")] = 3.0,
+                        conditional: Annotated[bool, Query(description="The other classes' directions projected out of it.")] = False,
+                        psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
         """Seed's image moving along a class direction: `ganstudio sample --direction --steps --range [--conditional] [--gif]`'s strip."""
-        output = _wanted(format, fps)
-        return _reply(studio.render_direction_sweep(model_of(model), seed, name, steps, lo, hi, psi, conditional), output)
+        output, key = _wanted(format, fps), model_of(model)
+        return await renders.answer(key, steps, lambda: studio.render_direction_sweep(key, seed, name, steps, lo, hi, psi, conditional), output)
 
     @app.get("/interpolate", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
-    def interpolate(model: Model = None,
-                    seed_from: Annotated[int, Query(description=f"Seed of the first image ({limits.SEED}).")] = 0,
-                    seed_to: Annotated[int, Query(description=f"Seed of the last image ({limits.SEED}).")] = 1,
-                    steps: Steps = 16,
-                    method: Annotated[str, Query(description="lerp, or slerp (keeps |z| typical).")] = "lerp",
-                    psi: Psi = 1.0, fps: Fps = 10.0, format: Format = "png") -> Response:
+    async def interpolate(model: Model = None,
+                          seed_from: Annotated[int, Query(description=f"Seed of the first image ({limits.SEED}).")] = 0,
+                          seed_to: Annotated[int, Query(description=f"Seed of the last image ({limits.SEED}).")] = 1,
+                          steps: Steps = 16,
+                          method: Annotated[str, Query(description="lerp, or slerp (keeps |z| typical).")] = "lerp",
+                          psi: Psi = 1.0, fps: Fps = 10.0, format: Format = "png") -> Response:
         """seed_from's image to seed_to's: `ganstudio interpolate --from --to --steps [--slerp] [--gif]`."""
-        output = _wanted(format, fps)
-        return _reply(studio.render_interpolate(model_of(model), seed_from, seed_to, steps, method, psi), output)
+        output, key = _wanted(format, fps), model_of(model)
+        return await renders.answer(key, steps, lambda: studio.render_interpolate(key, seed_from, seed_to, steps, method, psi), output)
 
     @app.get("/walk", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
-    def walk(model: Model = None, seed: Seed = 0, steps: Steps = 60,
-             step_size: Annotated[float, Query(description=f"How far each frame moves ({limits.STEP_SIZE}).")] = 0.08,
-             psi: Psi = 1.0, fps: Fps = 15.0, format: Format = "png") -> Response:
+    async def walk(model: Model = None, seed: Seed = 0, steps: Steps = 60,
+                   step_size: Annotated[float, Query(description=f"How far each frame moves ({limits.STEP_SIZE}).")] = 0.08,
+                   psi: Psi = 1.0, fps: Fps = 15.0, format: Format = "png") -> Response:
         """A smooth random walk from seed's vector: `ganstudio walk --seed --steps --step-size [--gif]`."""
-        output = _wanted(format, fps)
-        return _reply(studio.render_walk(model_of(model), seed, steps, step_size, psi), output)
+        output, key = _wanted(format, fps), model_of(model)
+        return await renders.answer(key, steps, lambda: studio.render_walk(key, seed, steps, step_size, psi), output)
 
     @app.get("/models")
     def models() -> dict[str, Any]:
