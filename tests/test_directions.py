@@ -72,6 +72,18 @@ def test_ganspace_sees_batchnorm_scaling_laid_out_per_channel():
     assert abs(float(g.vectors[0] @ expected)) > 0.99
 
 
+def test_a_class_coded_first_layer_gives_directions_of_z_alone():
+    rng = np.random.default_rng(5)
+    conv = {"net.0.weight": rng.standard_normal((5 + 3, 2, 4, 4)).astype(np.float32)}  # z's 5 rows, then 3 class rows
+    linear = {"net.0.weight": rng.standard_normal((7, 5 + 3)).astype(np.float32)}
+    assert np.array_equal(directions.first_layer(conv, 5, classes=3), conv["net.0.weight"][:5].reshape(5, -1))
+    assert np.array_equal(directions.first_layer(linear, 5, classes=3), linear["net.0.weight"][:, :5].T)
+    with pytest.raises(UserError, match="does not take a 5-d latent and 2 class inputs"):
+        directions.first_layer(conv, 5, classes=2)
+    s, _ = directions.from_weights(conv, 5, 2, classes=3)
+    assert s.vectors.shape == (2, 5)
+
+
 def test_first_layer_shapes():
     conv = {"net.0.weight": np.zeros((5, 3, 4, 4), np.float32)}
     linear = {"net.0.weight": np.zeros((7, 5), np.float32)}
@@ -87,7 +99,7 @@ def test_first_layer_shapes():
 
 def test_top_direction_changes_the_shipped_generator_more_than_the_last(shipped):
     gen, tensors = shipped
-    a = directions.first_layer(tensors, gen.nz)
+    a = directions.first_layer(tensors, gen.nz, gen.card.classes)
     for d in (directions.sefa(a, gen.nz), directions.ganspace(a, gen.nz, directions._first_layer_scale(tensors, a))):
         top, last = _image_change(gen, d.vectors[0]), _image_change(gen, d.vectors[-1])
         assert top > 1.5 * last, (d.method, top, last)

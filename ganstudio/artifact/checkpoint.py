@@ -74,6 +74,11 @@ class Card:
         return int(self.architecture["nz"])
 
     @property
+    def classes(self) -> int:
+        """A class-coded generator's class count (z's first `classes` entries pick one); 0 otherwise."""
+        return int(self.architecture.get("classes", 0))
+
+    @property
     def image_size(self) -> int:
         return int(self.architecture["image_size"])
 

@@ -26,8 +26,8 @@ def card_rows(card: Card, recipe_defaults: Mapping[str, Any] | None = None) -> R
     rows = [
         ("architecture", f"{card.name} ({arch})"),
         ("latent", f"{card.nz} dimensions, z ~ N(0, I); seed s -> numpy default_rng(s).standard_normal({card.nz}, float32)"),
-        *([("classes", f"{k}, one per label: z's largest entry among dimensions 0-{k - 1} picks the class drawn")]
-          if (k := card.architecture.get("classes")) else []),
+        *([("classes", f"{card.classes}, one per label: z's largest entry among dimensions 0-{card.classes - 1} picks the class drawn")]
+          if card.classes else []),
         ("images", f"{card.image_size}x{card.image_size}, {card.channels} channel(s), generator outputs in {list(card.output_range)}"),
         ("dataset", card.dataset),
     ]

@@ -33,16 +33,21 @@ class Directions:
     method: str
 
 
-def first_layer(tensors: dict[str, np.ndarray], nz: int) -> np.ndarray:
-    """The first layer's weights as an (nz, features) matrix A, so that its output is z @ A (+ bias)."""
+def first_layer(tensors: dict[str, np.ndarray], nz: int, classes: int = 0) -> np.ndarray:
+    """The first layer's weights as an (nz, features) matrix A, so that its output is z @ A (+ bias).
+
+    A class-coded generator's first layer also takes its class's one-hot, after z: those `classes` inputs
+    are not directions anyone can move along, so only z's rows are kept."""
     w = tensors.get("net.0.weight")
     if w is None:
         raise UserError("this generator has no first layer net.0.weight: cannot compute directions")
-    if w.ndim == 4 and w.shape[0] == nz:  # ConvTranspose2d (nz, C, k, k)
-        return w.reshape(nz, -1).astype(np.float64)
-    if w.ndim == 2 and w.shape[1] == nz:  # Linear (hidden, nz)
-        return w.T.astype(np.float64)
-    raise UserError(f"first layer net.0.weight has shape {list(w.shape)}, which does not take a {nz}-d latent")
+    inputs = nz + classes
+    if w.ndim == 4 and w.shape[0] == inputs:  # ConvTranspose2d (nz + classes, C, k, k)
+        return w[:nz].reshape(nz, -1).astype(np.float64)
+    if w.ndim == 2 and w.shape[1] == inputs:  # Linear (hidden, nz + classes)
+        return w[:, :nz].T.astype(np.float64)
+    raise UserError(f"first layer net.0.weight has shape {list(w.shape)}, which does not take a {nz}-d latent"
+                    + (f" and {classes} class inputs" if classes else ""))
 
 
 def _first_layer_scale(tensors: dict[str, np.ndarray], a: np.ndarray) -> np.ndarray:
@@ -91,7 +96,7 @@ def ganspace(a: np.ndarray, k: int, scale: np.ndarray | None = None, samples: in
     return Directions(_fix_signs(u).astype(np.float32), explained, "ganspace")
 
 
-def from_weights(tensors: dict[str, np.ndarray], nz: int, k: int) -> tuple[Directions, Directions]:
-    """(sefa, ganspace) directions of a generator's weights, k of each."""
-    a = first_layer(tensors, nz)
+def from_weights(tensors: dict[str, np.ndarray], nz: int, k: int, classes: int = 0) -> tuple[Directions, Directions]:
+    """(sefa, ganspace) directions of a generator's weights, k of each (classes: a class-coded model's count)."""
+    a = first_layer(tensors, nz, classes)
     return sefa(a, k), ganspace(a, k, _first_layer_scale(tensors, a))

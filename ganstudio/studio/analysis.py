@@ -98,5 +98,5 @@ def _with_classes(path: str, mtime: float, classes_mtime: float) -> Analysis:
 def _analysis(path: str, mtime: float) -> Analysis:
     gen = generator(path, mtime)
     _, tensors = load_weights(gen.model.weights)
-    sefa, ganspace = directions.from_weights(tensors, gen.nz, min(limits.N_DIRECTIONS, gen.nz))
+    sefa, ganspace = directions.from_weights(tensors, gen.nz, min(limits.N_DIRECTIONS, gen.nz), gen.card.classes)
     return Analysis(effects.rank_dimensions(gen.images, gen.nz), {"sefa": sefa, "ganspace": ganspace})
