@@ -260,7 +260,8 @@ def test_a_run_that_keeps_diverging_stops_after_max_rollbacks_with_one_line_and_
     NaNAt(range(13, 10_000)).install(monkeypatch)  # every D step from step 12 on
     run = tmp_path / "run"
     args = ["train", "mnist", "--steps", "30", "--out", str(run), "--set", "max_rollbacks=2", "--set", "checkpoint_every=10"]
-    result = CliRunner().invoke(app, [*args, *[x for v in TINY for x in ("--set", v)]])
+    # the mnist recipe is class-coded: its z needs room for the 10-class code
+    result = CliRunner().invoke(app, [*args, *[x for v in [*TINY, "nz=12"] for x in ("--set", v)]])
     assert result.exit_code == 2, result.output
     assert "error: training diverged: NaN/Inf in loss_d_real" in result.output and "after 2 rollbacks" in result.output
     assert "Traceback" not in result.output
