@@ -27,7 +27,7 @@ def train(
 
     Examples:
 
-    * `ganstudio train mnist --out runs/mnist-dcgan` - DCGAN on 5,000 real MNIST digits, on the CPU
+    * `ganstudio train mnist --out runs/mnist-dcgan` - class-coded DCGAN on 2,500 real MNIST digits, on the CPU
 
     * `ganstudio train mnist --steps 500 --set label_smoothing=0.1`
 
