@@ -412,7 +412,9 @@ def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, ke
     card = studio.card_markdown(key)
     assert "**Eval**" in card and "| measure | this model | real vs real |" in card
     sheet = studio.eval_sheet(key)
-    assert sheet is not None and Path(sheet).is_file()
+    assert sheet is not None and Path(sheet).read_bytes() == (SHIPPED / "eval-neighbours.png").read_bytes()
+    # served from the studio's own output folder: Gradio refuses files of a model folder outside the cwd
+    assert Path(sheet).resolve().is_relative_to(studio.out.root.resolve())
     bare = tmp_path / "bare"  # a model with no eval.json: the card says how to make one, and shows no sheet
     shutil.copytree(SHIPPED, bare, ignore=shutil.ignore_patterns("eval*"))
     other = Studio(str(bare), out_dir=tmp_path / "out")

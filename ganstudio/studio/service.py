@@ -64,8 +64,10 @@ class Studio:
         return describe.markdown(self.models.get(key), key) + self._eval(key)[0]
 
     def eval_sheet(self, key: str) -> str | None:
-        """The eval's sheet of the closest generated/training pairs, when the model has a current eval."""
-        return self._eval(key)[1]
+        """The eval's sheet of the closest generated/training pairs, when the model has a current eval: a copy
+        in the studio's output folder, since Gradio serves files only from there, the temp dir and the cwd."""
+        sheet = self._eval(key)[1]
+        return None if sheet is None else self.out.copy(Path(sheet), f"{key.replace('/', '_')}-eval-neighbours.png")
 
     def _eval(self, key: str) -> tuple[str, str | None]:
         from ganstudio.eval.report import markdown as eval_markdown  # reads eval.json: no torch, no net loaded
