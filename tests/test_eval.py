@@ -210,6 +210,18 @@ def test_an_eval_of_other_weights_is_reported_stale(tiny_mnist, tmp_path):
     assert "STALE" in CliRunner().invoke(app, ["info", str(model)], terminal_width=200).output
 
 
+def test_an_eval_json_of_an_older_format_reads_as_no_eval(tiny_mnist, tmp_path):
+    """Format 1 judged copying without cells: its verdict is not shown as if it were today's."""
+    model = shutil.copytree(tiny_mnist, tmp_path / "m")
+    if not (model / EVAL_FILE).is_file():
+        assert CliRunner().invoke(app, ["eval", str(model), "--n", "100"]).exit_code == 0
+    saved = json.loads((model / EVAL_FILE).read_text())
+    assert saved["format"] == 2 and read(ModelDir(model))[0] is not None
+    (model / EVAL_FILE).write_text(json.dumps({**saved, "format": 1}))
+    assert read(ModelDir(model)) == (None, False)
+    assert markdown(ModelDir(model))[1] is None
+
+
 def test_unlabelled_data_uses_the_random_net_and_says_so(tmp_path):
     model = make_tiny_model(tmp_path / "tiny-emoji", image_size=64, channels=3, dataset="emoji")
     result = CliRunner().invoke(app, ["eval", str(model), "--n", "60"], terminal_width=200)
