@@ -4,13 +4,16 @@ directions (its class directions), encoder (what `project` starts from)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ganstudio.cli.app import SeedOpt, app, friendly, needs_train_extra, warn_short_run
 from ganstudio.errors import UserError
 from ganstudio.explore import limits
+
+if TYPE_CHECKING:
+    from ganstudio.artifact.catalog import ModelDir
 
 
 @app.command()
@@ -38,19 +41,18 @@ def info(
     console.print(describe(found, info_rows(found) + _annotations(found)))
 
 
-def _annotations(found) -> list[tuple[str, str]]:
+def _annotations(found: ModelDir) -> list[tuple[str, str]]:
     """What `ganstudio directions` and `ganstudio encoder` wrote beside the model, checked against its weights."""
-    from ganstudio.artifact.checkpoint import read_card, sha256_file
     from ganstudio.explore import class_directions, projection, runtime
 
-    card, sha = read_card(found.weights), sha256_file(found.weights)
+    gen = runtime.load(found.path)  # its card and weights' sha256, read and checked once for both
     try:
-        cd = class_directions.of(found, card.nz, sha, found.name)
+        cd = class_directions.of(found, gen.nz, gen.sha256, found.name)
         directions = (", ".join(cd.names) + f"   ({cd.info.get('samples', '?'):,} labelled samples)") if cd else \
             f"none: `{class_directions.command(found.name)}` fits them (labelled data only)"
     except UserError as e:
         directions = str(e)
-    _, why_not = projection.encoder_for(runtime.load(found.path))
+    _, why_not = projection.encoder_for(gen)
     return [("class directions", directions), ("encoder", why_not or "made for these weights: `ganstudio project IMG` starts from it")]
 
 
