@@ -226,3 +226,37 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     expect(slider).to_have_value(value)
     assert not page.locator(".toast-body.error").is_visible()
     assert outside == []
+
+
+def test_the_timeline_tab_is_there_only_for_a_model_that_kept_snapshots(page, tmp_path: Path):
+    """mnist-dcgan kept snapshots, fashion-mnist-wgangp none: switching hides the tab, in the overflow menu as in
+    the tab bar (and leaves it if it was open); switching back shows it again."""
+    page, outside = page
+    more = page.get_by_role("button", name="More tabs")  # 1400 px: the last tab is in the overflow menu
+    more.click()
+    page.locator(".overflow-dropdown button", has_text="Training timeline").click()
+    expect(page.locator("#timeline-step")).to_be_visible()
+
+    def switch(name: str) -> None:
+        page.locator("#model input").click()
+        page.get_by_role("option", name=re.compile(f"^{name} ")).click()
+        expect(page.locator("#card")).to_contain_text(name)
+
+    switch("fashion-mnist-wgangp")
+    expect(more).to_be_hidden()  # the timeline was its only entry
+    expect(page.locator("#timeline-step")).to_be_hidden()
+    expect(page.get_by_role("tab", name="Sample")).to_have_attribute("aria-selected", "true")
+    page.screenshot(path=tmp_path / "no-timeline.png", full_page=True)
+    page.set_viewport_size({"width": 2200, "height": 1000})  # every tab in the bar
+    try:
+        in_bar = page.locator("#timeline-tab-button")
+        expect(page.get_by_role("tab", name="Random walk")).to_be_visible()
+        expect(in_bar).to_be_hidden()
+        switch("mnist-dcgan")
+        expect(in_bar).to_be_visible()
+        in_bar.click()
+        expect(page.locator("#timeline-step")).to_be_visible()
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert not page.locator(".toast-body").is_visible()
+    assert outside == []

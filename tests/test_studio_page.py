@@ -196,13 +196,13 @@ def test_the_timeline_shows_steps_and_the_runs_curves(tmp_path, monkeypatch):
     studio = Studio(str(run), out_dir=tmp_path / "out")
     timeline = tabs_paths.Timeline(*[None] * 5)
     tab, slider, _, caption, chart = timeline.panels(studio, "run")
-    assert tab["visible"] is True and (slider["minimum"], slider["maximum"], slider["step"], slider["value"]) == (250, 750, 250, 750)
+    assert tab is True and (slider["minimum"], slider["maximum"], slider["step"], slider["value"]) == (250, 750, 250, 750)
     assert caption.startswith("step 750") and chart.width == curves.WIDTH
     assert [t for t, _, _ in curves.series(rows)] == ["Losses", "D(x), D(G(z))", "Eval: fd"]
     assert curves.chart([], 0, 0, 1) is None
     bare = shutil.copytree(SHIPPED, tmp_path / "bare", ignore=shutil.ignore_patterns("samples"))
     tab, *_ = timeline.panels(Studio(str(bare), out_dir=tmp_path / "o2"), "bare")
-    assert tab["visible"] is False  # no snapshots: no tab
+    assert tab is False  # no snapshots: no tab
 
 
 def test_recipes_refuse_what_names_no_vector():

@@ -56,6 +56,9 @@ CSS = """
   font-size: 11px !important; text-align: center !important; background: none !important; padding: 1px 0 0 !important; }
 .strip .grid-container { padding-top: 0 !important; }
 .slot:not(:has(input[type=range])) { display: none !important; }
+body:not([data-timeline=on]) #timeline-tab-button,
+body:not([data-timeline=on]) .tab-wrapper .overflow-dropdown > button:last-child,
+body:not([data-timeline=on]) .tab-wrapper .overflow-menu:has(> .overflow-dropdown > button:only-child) { display: none !important; }
 .dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); max-height: 320px; overflow-y: auto;
   padding-right: 6px; gap: 4px 10px !important; }
 .dims.classdirs { max-height: none; }
@@ -81,6 +84,7 @@ def build(studio: Studio) -> gr.Blocks:
     demo.queue(default_concurrency_limit=8, max_size=64)
     with demo:
         page = tabs.header(studio)
+        has_snapshots = gr.Checkbox(False, visible=False)  # the timeline's; outside the tabs, whose contents mount when opened
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
                 tabs.current_column(page)
@@ -90,7 +94,7 @@ def build(studio: Studio) -> gr.Blocks:
                 directions = tabs_latent.directions_tab(page)
                 classes = tabs_classes.classes_tab(page)
                 strips = [dims.strip, directions.strip, classes.strip, tabs_paths.interpolate_tab(page), tabs_paths.walk_tab(page)]
-                timeline = tabs_paths.timeline_tab(page)
+                timeline = tabs_paths.timeline_tab(page, has_snapshots)
         wire_session(demo, page, grid, dims, directions, classes, timeline, n_slots)
         directions.wire(page)
         classes.wire(page)

@@ -68,9 +68,19 @@ def metrics(studio: Studio, key: str) -> list[dict[str, Any]]:
     return _rows(str(f), f.stat().st_mtime) if f.is_file() else []
 
 
+# Gradio 6.31 shows a hidden tab on an update but never hides a shown one. So the tab's button is hidden by CSS
+# (app.CSS: in the tab bar, or as the last entry of its overflow menu, the timeline being the last tab) unless the
+# page's body says the current model kept snapshots. This sets that, and opens the first tab if the timeline was open.
+SHOW_TAB_JS = """(shown) => {
+  const panel = document.getElementById('timeline-tab');
+  if (!shown && panel && panel.offsetParent !== null) document.querySelector('.tab-wrapper [role=tab]').click();
+  document.body.dataset.timeline = shown ? 'on' : 'off';
+}"""
+
+
 @dataclass
 class Timeline:
-    tab: gr.Tab
+    shown: gr.Checkbox  # hidden: whether the current model kept snapshots, which shows or hides the tab
     text: gr.Markdown
     slider: gr.Slider
     image: gr.Image
@@ -78,19 +88,19 @@ class Timeline:
 
     @property
     def outputs(self) -> list[Any]:
-        return [self.tab, self.slider, self.image, self.text, self.chart]
+        return [self.shown, self.slider, self.image, self.text, self.chart]
 
     def panels(self, studio: Studio, key: str) -> list[Any]:
         """The timeline at a model's last kept step, or the tab hidden when the model kept no snapshots."""
         shots = studio.snapshots(key)
-        if not shots:  # Gradio 6.31 shows a hidden tab on an update but does not hide a shown one: say why it is empty
-            return [gr.update(visible=False), gr.update(visible=False), None, f"{key} kept no training snapshots.", None]
+        if not shots:
+            return [False, gr.update(visible=False), None, f"{key} kept no training snapshots.", None]
         steps = [s for s, _ in shots]
         spacing = reduce(math.gcd, [b - a for a, b in itertools.pairwise(steps)], 0) or 1
         frame, caption = studio.snapshot(key, len(shots) - 1)
         slider = gr.update(minimum=steps[0], maximum=max(steps[-1], steps[0] + 1), step=spacing, value=steps[-1],
                            visible=len(shots) > 1)
-        return [gr.update(visible=True), slider, frame, caption, self.curves(studio, key, steps[-1], steps)]
+        return [True, slider, frame, caption, self.curves(studio, key, steps[-1], steps)]
 
     @staticmethod
     def curves(studio: Studio, key: str, step: int, steps: list[int]) -> Any:
@@ -99,16 +109,17 @@ class Timeline:
         return curves.chart(rows, step, 0, last)
 
 
-def timeline_tab(page: Page) -> Timeline:
-    shown = bool(page.studio.snapshots(page.studio.models.default))  # hidden for a model that kept none
-    with gr.Tab("Training timeline", visible=shown, elem_id="timeline-tab") as tab:
+def timeline_tab(page: Page, shown: gr.Checkbox) -> Timeline:
+    """The last tab; `shown` (hidden, outside the tabs) says whether the current model kept snapshots."""
+    with gr.Tab("Training timeline", elem_id="timeline-tab"):
         text = gr.Markdown()
         slider = gr.Slider(0, 1, value=0, step=1, precision=0, label="Training step", elem_id="timeline-step")
         with gr.Row():
             image = pixels("Sample grid at this step", height=420, scale=1)
             chart = gr.Image(label="Losses, D(x)/D(G(z)) and eval points (orange: this step)", type="pil", interactive=False,
                              height=420, scale=1, buttons=["download"], elem_id="timeline-curves")
-    timeline = Timeline(tab, text, slider, image, chart)
+    timeline = Timeline(shown, text, slider, image, chart)
+    shown.change(None, shown, None, js=SHOW_TAB_JS, **QUIET)
 
     @ui
     def on_step(s: Session | None, step: float) -> list[Any]:
