@@ -31,6 +31,8 @@ TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_si
 # all-reduce, BatchNorm statistics combined across ranks), so they agree to a few ulps of the weights'
 # changes; a shard mix-up or a wrong reduction moves them by the learning rate (2e-4) per step.
 TOLERANCE = 1e-5
+# The share of elements that may end further apart than TOLERANCE where Adam's beta1 is 0 (see the WGAN-GP test).
+APART = 0.01
 
 
 def torchrun(*args: object, env: dict[str, str] | None = None, module: bool = False) -> subprocess.CompletedProcess:
@@ -44,17 +46,34 @@ def torchrun(*args: object, env: dict[str, str] | None = None, module: bool = Fa
 
 
 def train_here(*args: object) -> None:
-    """One process, in this one (no torchrun): the baseline."""
-    result = CliRunner().invoke(app, ["train", *map(str, args)])
+    """One process, in this one (no torchrun): the baseline. It runs on one thread, as each torchrun rank does
+    (OMP_NUM_THREADS=1): the thread count decides how the CPU's matmul and convolution kernels split their
+    sums, and so the last bits of every gradient, which Adam can turn into whole steps apart."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = CliRunner().invoke(app, ["train", *map(str, args)])
+    finally:
+        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
+
+
+def differences(a: Path, b: Path, prefixes: tuple[str, ...], suffix: str = "") -> torch.Tensor:
+    """|a - b| over two checkpoints' floating-point tensors named prefix...suffix, flattened into one."""
+    ta, tb = load_file(str(a)), load_file(str(b))
+    keys = [k for k in ta if k.startswith(prefixes) and k.endswith(suffix) and ta[k].is_floating_point()]
+    assert keys and all(k in tb for k in keys)
+    return torch.cat([(ta[k] - tb[k]).abs().flatten() for k in keys])
 
 
 def max_diff(a: Path, b: Path, prefixes: tuple[str, ...], suffix: str = "") -> float:
     """The largest |a - b| over two checkpoints' floating-point tensors named prefix...suffix."""
-    ta, tb = load_file(str(a)), load_file(str(b))
-    keys = [k for k in ta if k.startswith(prefixes) and k.endswith(suffix) and ta[k].is_floating_point()]
-    assert keys and all(k in tb for k in keys)
-    return max(float((ta[k] - tb[k]).abs().max()) for k in keys)
+    return float(differences(a, b, prefixes, suffix).max())
+
+
+def apart(a: Path, b: Path, prefixes: tuple[str, ...], suffix: str = "") -> float:
+    """The share of those elements that differ by more than TOLERANCE."""
+    return float((differences(a, b, prefixes, suffix) > TOLERANCE).float().mean())
 
 
 # --- one process: the identities the sharding rests on -------------------------------------------------
@@ -244,12 +263,14 @@ def test_wgan_gp_penalty_through_ddp_matches_one_process(tmp_path):
     train_here(*common, "--out", tmp_path / "one")
     torchrun("train", *common, "--out", tmp_path / "two")
     one, two = state.latest(tmp_path / "one"), state.latest(tmp_path / "two")
-    assert max_diff(one, two, ("G/",)) < TOLERANCE
-    assert max_diff(one, two, ("D/",), ".weight") < TOLERANCE
-    # Adam with beta1 0 divides each gradient element by its own RMS, so a critic bias element whose gradient
-    # is nearly 0 turns rounding into up to a step's move; a wrong penalty reduction moves every weight.
-    assert max_diff(one, two, ("D/",), ".bias") < recipe.MODEL_DEFAULTS["wgan-gp"]["lr_d"]
-
+    # Adam with beta1 0 moves each element by about its learning rate on the first step, whatever the size of
+    # its gradient: an element whose gradient is within rounding of zero can end two steps apart when a sum
+    # is reordered. So count the elements that moved apart rather than take the largest difference: a wrong
+    # penalty reduction or labels mixed across shards moves most of them (docs/hardening.md).
+    for prefixes, suffix in ((("G/",), ""), (("D/",), ".weight"), (("D/",), ".bias")):
+        assert apart(one, two, prefixes, suffix) < APART, (prefixes, suffix, apart(one, two, prefixes, suffix))
+    assert max_diff(one, two, ("G/",)) < 3 * 2 * recipe.MODEL_DEFAULTS["wgan-gp"]["lr_g"]  # never more than 2 lr a step
+    assert max_diff(one, state.checkpoints(tmp_path / "two")[0], ("G/",)) > 100 * TOLERANCE  # the runs trained
 
 
 def test_the_write_guard_of_the_torchrun_tests_stops_a_write(tmp_path):

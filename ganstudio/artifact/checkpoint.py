@@ -44,7 +44,7 @@ ARCH_OPTIONAL = ("classes",)
 Number = (int, float)
 # The card's training entries that readers format (`info`, the report): each, when present, must be of its type.
 TRAINING_TYPES: dict[str, type | tuple[type, ...]] = {
-    "steps": int, "epochs": Number, "images_seen": int, "seconds": Number, "device": str, "exported": str,
+    "steps": int, "epochs": Number, "images_seen": int, "seconds": Number, "device": str, "precision": str, "exported": str,
     "date": str, "ganstudio_version": str, "recipe": dict,
 }
 

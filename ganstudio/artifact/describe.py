@@ -34,7 +34,8 @@ def card_rows(card: Card, recipe_defaults: Mapping[str, Any] | None = None) -> R
     tr = card.training
     if tr:
         rows.append(("training", f"{tr.get('steps', 0):,} steps ({tr.get('epochs')} epochs, {tr.get('images_seen', 0):,} images) "
-                     f"in {tr.get('seconds', 0):,.0f} s on {tr.get('device')}; exported the {tr.get('exported')} generator"))
+                     f"in {tr.get('seconds', 0):,.0f} s on {tr.get('device')}"
+                     + (f" in {tr['precision']}" if tr.get("precision") else "") + f"; exported the {tr.get('exported')} generator"))
         rows.append(("date", f"{tr.get('date', '')}, ganstudio {tr.get('ganstudio_version', '?')}"))
         recipe = tr.get("recipe", {})
         if recipe_defaults is not None:

@@ -18,7 +18,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory. Default: runs/<recipe name>.")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Train this many steps (overrides epochs).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Train this many passes over the data.")] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto (CUDA when present), cpu, cuda or mps (Apple GPUs).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Where the dataset's files are (celeba, flowers, folder, ...). Default: $GANSTUDIO_DATA.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe value: --set lr_d=4e-4 (repeatable).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its last checkpoint.")] = None,

@@ -7,10 +7,11 @@ Where: $GANSTUDIO_CACHE, else $XDG_CACHE_HOME/ganstudio, else ~/.cache/ganstudio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +47,38 @@ def cached(
     images = _read(path, size)
     if images is not None:
         return images
-    t0 = time.perf_counter()
-    images = build()
-    if _write(path, images, console):
-        console.print(f"{name}: {len(images):,} images at {size}px decoded in {time.perf_counter() - t0:.1f} s, cached in {path}", soft_wrap=True)
-        for stale in path.parent.glob(f"{prefix}*.npy"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
+    # One process decodes: torchrun's other ranks on this machine (or a second run started meanwhile) wait
+    # here for its file and read it, rather than each decoding the whole dataset again.
+    with _one_at_a_time(path):
+        images = _read(path, size)
+        if images is not None:
+            return images
+        t0 = time.perf_counter()
+        images = build()
+        if _write(path, images, console):
+            console.print(f"{name}: {len(images):,} images at {size}px decoded in {time.perf_counter() - t0:.1f} s, cached in {path}", soft_wrap=True)
+            for stale in path.parent.glob(f"{prefix}*.npy"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+                    stale.with_suffix(".lock").unlink(missing_ok=True)
     return images
+
+
+@contextlib.contextmanager
+def _one_at_a_time(path: Path) -> Iterator[None]:
+    """An exclusive lock on path's .lock file for the block; no lock where the cache folder cannot be written
+    (each process then decodes for itself) or the system has no flock (Windows)."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.with_suffix(".lock"), "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _read(path: Path, size: int) -> np.ndarray | None:

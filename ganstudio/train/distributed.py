@@ -184,6 +184,8 @@ def setup(device: str, batch_size: int) -> World:
             f"use a multiple of {size} (it stays the global batch), or another --nproc_per_node"
         )
     chosen = pick_device(device)
+    if chosen.type == "mps":
+        raise UserError("torchrun with --device mps: torch has no process-group backend for Apple GPUs; train in one process")
     if chosen.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise UserError(

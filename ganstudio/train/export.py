@@ -173,6 +173,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None) -> Card:
             "images_seen": meta["step"] * r["batch_size"],
             "seconds": round(meta["seconds"], 1),
             "device": meta["device"],
+            **({"precision": meta["precision"]} if "precision" in meta else {}),
             "exported": "ema" if which == "G_ema" else "live",
             "date": meta["date"],
             "ganstudio_version": meta["ganstudio_version"],

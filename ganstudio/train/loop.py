@@ -30,7 +30,7 @@ from ganstudio.artifact.checkpoint import Card
 from ganstudio.errors import UserError
 from ganstudio.train.export import export_run
 from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, coded_as
-from ganstudio.train import distributed, state
+from ganstudio.train import devices, distributed, state
 from ganstudio.train.monitor import Monitor, Sampler, diversity, evaluate, grad_norms, layer_weights, summary
 from ganstudio.train.watchdog import Watchdog
 from ganstudio.train.losses import Loss, Metrics, build_loss
@@ -183,8 +183,9 @@ def train(
     output_range = OUTPUT_RANGE[arch["name"]]
     opt_g, opt_d = build_optimizers(r, g, d)
     g_ddp, d_ddp = world.wrap(g), world.wrap(d)  # the training passes; checkpoints, EMA and export use g and d
-    # bf16 forward passes on CUDA (the gradient penalty opts out to fp32 inside the loss); off on CPU
-    amp = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=r.amp and device.type == "cuda")
+    # bf16 forward passes where the GPU computes bf16 natively (the gradient penalty opts out to fp32 inside the loss)
+    precision = devices.configure(device, r.amp)
+    amp = functools.partial(torch.autocast, device.type, dtype=precision.dtype, enabled=precision.dtype is not None)
 
     noise = torch.Generator(device=device).manual_seed(r.seed)
     loss = build_loss(r, noise, world)
@@ -216,9 +217,13 @@ def train(
         resumed = state.restore(last, modules, optimizers, rngs)
         start, seconds_before = resumed["step"], resumed.get("seconds", 0.0)
         console.print(f"resuming {run_dir} from step {start:,}")
+        if resumed["reseeded"]:
+            console.print(f"saved on another device than {device}: the noise stream restarts from the seed and step, so the "
+                          "run goes on as a valid continuation but not bit for bit as it would have on one device", soft_wrap=True)
     if resume and world.size > 1:
         resumed = world.share(replicas, optimizers, rngs, resumed)  # rank 0's restored state and metadata, everywhere
         start = resumed["step"]
+    console.print(f"training on {world.label()} in {precision.why}", soft_wrap=True)
     watchdog = Watchdog(run_dir, console, r.max_rollbacks, resumed)
     monitor = Monitor(run_dir, r.log_every, tensorboard and world.main)
     if resume and world.main:
@@ -238,6 +243,7 @@ def train(
             "steps_per_epoch": per_epoch,
             "seconds": seconds,
             "device": world.label(),
+            "precision": precision.label,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "ganstudio_version": __version__,
             **watchdog.state(),  # lr_scale: what NaN/Inf rollbacks left of the learning rates; alerts so far

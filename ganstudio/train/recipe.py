@@ -36,6 +36,7 @@ AUGMENTS = ("translation", "cutout")  # the DiffAugment operations tricks.DiffAu
 # Widths beyond these allocate tens of GB: a DCGAN's widest layer has 8x ngf channels, an MLP's is ngf wide.
 MAX_WIDTH = {"dcgan": 512, "wgan-gp": 512, "mlp": 16384}
 MODELS = ("dcgan", "wgan-gp", "mlp")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA when torch sees a GPU, else the CPU
 LABELLED = ("mnist", "fashion-mnist")  # the datasets whose loaders give labels (class_code needs them)
 # What a recipe gets from naming its model, unless it sets the key itself: `make` and `load` put these under
 # the recipe's own values. WGAN-GP follows Gulrajani et al. (2017), Algorithm 1.
@@ -88,7 +89,7 @@ class Recipe:
     lr_decay: float = 1.0  # both lrs at step t are max(lr / lr_decay**t, lr_min) (notebook: 1.000004); 1 = constant
     lr_min: float = 0.0  # the floor of that decay (notebook: 1e-6)
     weight_decay: float = 0.0  # L2 penalty on both networks' weights (not biases or norm gains)
-    amp: bool = True  # bf16 autocast of forward passes on CUDA (no-op on CPU); the gradient penalty stays fp32
+    amp: bool = True  # bf16 autocast of forward passes on GPUs with native bf16 (devices.precision); fp32 elsewhere
     # how long, and how often to look
     epochs: int = 20
     steps: int = 0  # if > 0, overrides epochs
@@ -102,7 +103,7 @@ class Recipe:
     keep_checkpoints: int = 2
     max_rollbacks: int = 3  # on NaN/Inf: back to the last checkpoint at half the lr at most this often, then stop
     # where
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | mps
 
     @property
     def d_norm(self) -> str:
@@ -149,8 +150,8 @@ class Recipe:
                 raise UserError(f"{k} {getattr(self, k)} is out of range: use 0 < lr < 1")
         if self.image_size and self.image_size not in IMAGE_SIZES:
             raise UserError(f"image_size {self.image_size} is not one of {', '.join(map(str, IMAGE_SIZES))} (or 0: the dataset's own)")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UserError(f"device {self.device!r} is not one of auto, cpu, cuda")
+        if self.device not in DEVICES:
+            raise UserError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         return self
 
     def _check_model(self) -> None:

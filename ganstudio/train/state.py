@@ -40,13 +40,19 @@ def step_of(path: Path) -> int:
 
 
 def finite(modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> bool:
-    """Whether every floating-point tensor a checkpoint would hold is free of NaN/Inf (one host sync).
+    """Whether every floating-point tensor a checkpoint would hold is free of NaN/Inf (one host sync per device).
 
-    The loop asks before each save, so the resume (and rollback) point is always a healthy state.
+    The loop asks before each save, so the resume (and rollback) point is always a healthy state. Tensors are
+    checked where they live: Adam keeps its step count on the CPU beside CUDA weights (unless fused or
+    capturable), and one stack cannot hold tensors of two devices.
     """
     tensors = [t for m in modules.values() for t in m.state_dict().values()]
     tensors += [t for opt in optimizers.values() for per_param in opt.state.values() for t in per_param.values() if torch.is_tensor(t)]
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all())
+    flags: dict[torch.device, list[torch.Tensor]] = {}
+    for t in tensors:
+        if t.is_floating_point():
+            flags.setdefault(t.device, []).append(torch.isfinite(t).all())
+    return all(bool(torch.stack(on_device).all()) for on_device in flags.values())
 
 
 def save(
@@ -72,7 +78,8 @@ def save(
     for name, gen in rngs.items():
         tensors[f"rng/{name}"] = gen.get_state()
     tensors["rng/torch_global"] = torch.get_rng_state()
-    metadata = {"ganstudio.state": json.dumps({**meta, "step": step, "param_groups": groups})}
+    rng_devices = {name: gen.device.type for name, gen in rngs.items()}
+    metadata = {"ganstudio.state": json.dumps({**meta, "step": step, "param_groups": groups, "rng_devices": rng_devices})}
     path = run_dir / rundir.STATE_DIR / f"step_{step:07d}.safetensors"
     try:
         atomic.write_bytes(path, st_save(tensors, metadata=metadata))
@@ -101,7 +108,13 @@ def restore(
     optimizers: dict[str, torch.optim.Optimizer],
     rngs: dict[str, torch.Generator],
 ) -> dict[str, Any]:
-    """Load everything save() wrote back into live objects; returns the metadata (with "step")."""
+    """Load everything save() wrote back into live objects; returns the metadata (with "step").
+
+    A generator saved on another kind of device (a run moved between a CPU and a GPU) cannot take its state:
+    CUDA's Philox and the CPU's Mersenne Twister keep different states. It is seeded from the recipe's seed
+    and the step instead, named in the metadata's "reseeded", and the run goes on with another noise stream
+    than it would have drawn on one device.
+    """
     meta, tensors = read(path)
     for name, m in modules.items():
         prefix = f"{name}/"
@@ -118,7 +131,21 @@ def restore(
                 idx, key = k[len(prefix):].split("/", 1)
                 state.setdefault(int(idx), {})[key] = v
         opt.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
+    meta["reseeded"] = []
     for name, gen in rngs.items():
-        gen.set_state(tensors[f"rng/{name}"])
+        saved = tensors[f"rng/{name}"]
+        if saved_on(meta, name, saved) == gen.device.type:
+            gen.set_state(saved)
+        else:
+            gen.manual_seed(meta["recipe"]["seed"] * 1_000_003 + meta["step"])
+            meta["reseeded"].append(name)
     torch.set_rng_state(tensors["rng/torch_global"])
     return meta
+
+
+def saved_on(meta: dict[str, Any], name: str, state: torch.Tensor) -> str:
+    """The device type a generator's state was saved from; checkpoints older than that record tell by the
+    state's size, which only the CPU's generator has."""
+    if name in meta.get("rng_devices", {}):
+        return meta["rng_devices"][name]
+    return "cpu" if state.numel() == torch.Generator().get_state().numel() else "another device"
