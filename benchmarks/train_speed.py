@@ -65,7 +65,7 @@ def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
     return best
 
 
-def step_gflop(size: int, channels: int, freeze_d: bool) -> float:
+def step_gflop(size: int, channels: int, freeze_d: bool, batch: int = 64, width: int = 64) -> float:
     """FLOPs of one DCGAN training step (G forward, D on real and fake, both backward passes), in GFLOP.
 
     freeze_d: as ganstudio does, D's weight gradients are not computed in the generator's backward pass
@@ -77,10 +77,10 @@ def step_gflop(size: int, channels: int, freeze_d: bool) -> float:
 
     from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
 
-    g, d = DCGANGenerator(100, 64, size, channels), DCGANDiscriminator(64, size, channels)
-    real = torch.randn(64, channels, size, size)
+    g, d = DCGANGenerator(100, width, size, channels), DCGANDiscriminator(width, size, channels)
+    real = torch.randn(batch, channels, size, size)
     with FlopCounterMode(display=False) as counter:
-        fake = g(torch.randn(64, 100))
+        fake = g(torch.randn(batch, 100))
         lr, _ = d(real)
         lf, _ = d(fake.detach())
         (F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr)) + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))).backward()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -203,3 +205,17 @@ def test_two_processes_loading_one_dataset_decode_it_once(tmp_path, monkeypatch)
         assert p.exitcode == 0
     assert log.read_text() == "decoded\n"
     assert np.array_equal(np.load(tmp_path / "out0.npy"), np.load(tmp_path / "out1.npy"))
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_on_the_cpu_from_any_directory(tmp_path):
+    figures = tmp_path / "figures.json"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script), "--device", "cpu", "--json", str(figures)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    checks = {c["check"]: c["status"] for c in json.loads(figures.read_text())["checks"]}
+    assert checks == {"dcgan": "PASS", "wgan-gp": "PASS", "mlp": "PASS", "resume": "PASS", "torchrun": "PASS",
+                      "throughput batch 16": "PASS", "throughput batch 32": "PASS", "onnxruntime-cuda": "SKIP"}
+    lines = result.stdout.splitlines()
+    assert all(line.split(" ", 1)[0] in ("PASS", "SKIP") for line in lines[1:-1]), lines
