@@ -130,7 +130,7 @@ def generator_backward(
     loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable, labels: Tensor | None = None,
 ) -> Metrics:
     """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
-    weight gradients, a third of its backward pass (1.1-1.2x the whole step), and leaves D's .grad alone.
+    weight gradients, a third of its backward pass (docs/performance.md), and leaves D's .grad alone.
     Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap)."""
     d.requires_grad_(False)
     try:
@@ -176,7 +176,7 @@ def train(
     if r.sync_batchnorm:
         g, d = distributed.sync_batchnorm(g), distributed.sync_batchnorm(d)
     # Convolutions run channels_last, the layout oneDNN (CPU) and cuDNN (tensor cores) are fastest in
-    # (measured: 1.15-1.3x the DCGAN step on this CPU); the MLP has no convolutions.
+    # (docs/performance.md); the MLP has no convolutions.
     layout = torch.channels_last if arch["name"] == "dcgan" else torch.contiguous_format
     g, d = g.to(device, memory_format=layout), d.to(device, memory_format=layout)
     g_ema = copy.deepcopy(g).eval().requires_grad_(False) if r.ema_decay > 0 and world.main else None
@@ -272,8 +272,8 @@ def train(
 
     columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[health]}")]
-    # Redrawn twice a second: the bar moves only every log_every steps, and on a 2-core CPU the default 10
-    # redraws a second cost 2.5% of a 28 px step (measured against the same step without a live bar).
+    # Redrawn twice a second: the bar moves only every log_every steps, and the default ten redraws a
+    # second cost a measurable share of a small step on a 2-core CPU (docs/performance.md).
     with Progress(*columns, console=console, transient=False, refresh_per_second=2) as progress, contextlib.closing(monitor):
         task = progress.add_task("train", total=steps, completed=start, health="")
         step = start

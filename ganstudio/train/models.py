@@ -99,7 +99,7 @@ class LatentStem(nn.ConvTranspose2d):
     """A DCGAN generator's first layer: a ConvTranspose2d (nz -> c, kernel k, stride 1) on the 1x1 latent.
 
     On a 1x1 input that layer is the matrix product z @ W, and it runs as one: the transposed-convolution
-    kernels take 10-20x longer for the same numbers (about 1% of a 64 px training step on this CPU). The
+    kernels take many times longer for the same numbers (docs/performance.md). The
     weight, its init and the state dict stay the ConvTranspose2d's. The output has channels_last strides.
     """
 
@@ -111,8 +111,8 @@ class LatentStem(nn.ConvTranspose2d):
 class LogitHead(nn.Conv2d):
     """A DCGAN discriminator's last layer: a Conv2d (C -> 1) whose kernel covers the whole last (C, k, k) map.
 
-    That is one dot product per image, and runs as one matrix-vector product: the convolution kernels take
-    about 2% of a 28 px training step for it. Weight, init, spectral norm and state dict stay the Conv2d's.
+    That is one dot product per image, and runs as one matrix-vector product, far cheaper than the
+    convolution kernels for it (docs/performance.md). Weight, init, spectral norm and state dict stay the Conv2d's.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
