@@ -105,7 +105,7 @@ def compute(net: FeatureNet, ref: np.ndarray, held: np.ndarray, extra: np.ndarra
     copy_f = copy_px = None
     if train_px is not None and held_px is not None:
         train_f = ref_f if extra_f is None else np.concatenate([ref_f, extra_f])
-        copy_f, copy_px = copying.Side.of(train_f, held_f, seed), copying.Side.of(train_px, held_px, seed)
+        copy_f, copy_px = (copying.Side.of(train_f, held_f, seed, len(ref)), copying.Side.of(train_px, held_px, seed, len(ref)))
     return RealSide(reference, held_f, held_logits, extra_f, baseline, copy_f, copy_px)
 
 
