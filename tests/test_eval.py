@@ -203,7 +203,8 @@ def test_exact_copies_are_counted_when_held_out_images_duplicate_training_images
     monkeypatch.setattr(run, "_dataset", lambda name, data_dir, size: datasets.Dataset("mnist", images, ds.labels))
 
     def a_third_copied(x: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return np.where((np.abs(z[:, 1]) < 0.43)[:, None, None, None], images[train_idx[(np.abs(z[:, 2]) * 1e6).astype(int) % len(train_idx)]], x)
+        copies = images[train_idx[(np.abs(z[:, 2]) * 1e6).astype(int) % len(train_idx)]]
+        return np.where((np.abs(z[:, 1]) < 0.43)[:, None, None, None], copies, x)  # P(|z| < 0.43) = 1/3
 
     r = evaluate(Returns(images[held_idx], a_third_copied), "mnist", 1000)
     c = r.copying
