@@ -97,22 +97,22 @@ def test_jittered_training_images_are_flagged_as_copies_and_held_out_images_are_
     ds, train_idx, held_idx = mnist
     copier = evaluate(Returns(ds.images[train_idx], noisy(0.01)), "mnist", N)
     assert copier.copying.copies and "copies its training data" in copier.memorisation["verdict"]
-    assert copier.copying.c_pixels < -3 and copier.copying.c_features < -3 and copier.copying.near_copies > 0.5
+    assert copier.copying.pixels.c_t < -3 and copier.copying.features.c_t < -3 and copier.copying.near_copies > 0.5
     honest = evaluate(Returns(ds.images[held_idx], noisy(0.01)), "mnist", N)
     assert not honest.copying.copies and "no sign of copying" in honest.memorisation["verdict"]
 
 
-def test_a_generator_of_unseen_4s_and_9s_is_not_called_a_copier_though_cells_are_needed_to_see_it(mnist):
+def test_a_generator_of_unseen_4s_and_9s_is_not_called_a_copier(mnist):
     """Real unseen 4s and 9s sit nearer the training set than the held-out mix of all digits does (dense
-    digits), so Z_U over all images falls below the threshold; within cells they are compared with the
-    held-out 4s and 9s, as C_T does, and nothing is copied."""
+    digits); within cells they are compared with the held-out 4s and 9s, as C_T does, and nothing is copied."""
     ds, _, held_idx = mnist
     fours_and_nines = ds.images[held_idx][np.isin(ds.labels[held_idx], (4, 9))]
     r = evaluate(Returns(fours_and_nines), "mnist", 1000)
     c = r.copying
-    assert min(c.z_features, c.z_pixels) < -3  # what the test without cells would have called copying
-    assert c.cells == 20 and c.cells_tested >= 2 and c.tested_share > 0.8
-    assert min(c.c_features, c.c_pixels) > -3 and not c.copies and "no sign of copying" in r.memorisation["verdict"]
+    for space in (c.features, c.pixels):
+        assert space.cells == 20 and space.cells_tested >= 2 and space.tested_share > 0.8
+        assert space.c_t > -3
+    assert not c.copies and "no sign of copying" in r.memorisation["verdict"]
 
 
 def _same(a, b) -> bool:
@@ -156,6 +156,26 @@ def test_the_real_side_is_computed_once_then_read_back_and_never_served_stale(mn
     assert realside.key(net, parts, "seed 0") != base
 
 
+def test_the_real_sides_key_holds_every_setting_its_arrays_depend_on(mnist, monkeypatch):
+    """The cells' and radii's settings and how images are prepared for the net: a change to any of them
+    must give another cache entry, never stale cells."""
+    from ganstudio.eval import copying, features, metrics, realside
+
+    ds, train_idx, held_idx = mnist
+    net = features.for_dataset("mnist")
+    parts = {"reference": ds.images[train_idx[:N]], "held_out": ds.images[held_idx[:N]]}
+    base = realside.key(net, parts, "seed 0")
+    for module, name in ((copying, "HELD_PER_CELL"), (copying, "MAX_CELLS"), (copying, "KMEANS_ROUNDS"),
+                         (copying, "PIXEL_SIDE"), (metrics, "K_PR"), (metrics, "K_DC")):
+        with monkeypatch.context() as m:
+            m.setattr(module, name, getattr(module, name) + 1)
+            assert realside.key(net, parts, "seed 0") != base, name
+    with monkeypatch.context() as m:  # the net's preprocessing: the same file, images scaled otherwise
+        m.setattr(features.FeatureNet, "prepare", lambda self, x: x.astype(np.float32) / 256.0)
+        assert realside.key(net, parts, "seed 0") != base
+    assert realside.key(net, parts, "seed 0") == base
+
+
 def test_an_unwritable_cache_warns_once_and_changes_nothing(mnist, tmp_path, monkeypatch):
     from ganstudio.eval import realside
 
@@ -170,6 +190,61 @@ def test_an_unwritable_cache_warns_once_and_changes_nothing(mnist, tmp_path, mon
     monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "ok"))
     monkeypatch.setattr(realside, "_MEMO", {})
     assert _same(result, evaluate(Returns(ds.images[held_idx]), "mnist", N))
+
+
+def test_exact_copies_are_counted_when_held_out_images_duplicate_training_images(mnist, monkeypatch):
+    """4% of the held-out digits replaced by training digits: the held-out 1% quantile of the distances is 0,
+    and a generator returning training digits a third of the time must still show as near copies."""
+    from ganstudio.eval import run
+
+    ds, train_idx, held_idx = mnist
+    images = ds.images.copy()
+    images[held_idx[::25]] = images[train_idx[: len(held_idx[::25])]]
+    monkeypatch.setattr(run, "_dataset", lambda name, data_dir, size: datasets.Dataset("mnist", images, ds.labels))
+
+    def a_third_copied(x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        copies = images[train_idx[(np.abs(z[:, 2]) * 1e6).astype(int) % len(train_idx)]]
+        return np.where((np.abs(z[:, 1]) < 0.43)[:, None, None, None], copies, x)  # P(|z| < 0.43) = 1/3
+
+    r = evaluate(Returns(images[held_idx], a_third_copied), "mnist", 1000)
+    c = r.copying
+    assert c.near_copies_held_out > 0.02 and 0.25 < c.near_copies < 0.45 and c.copies
+    assert "copies its training data" in r.memorisation["verdict"]
+
+
+def test_every_training_image_is_searched_and_the_verdict_says_how_many(mnist, monkeypatch):
+    """25,000 digits (MNIST's 5,000, shifted by 0-4 pixels), 15,000 of them for training: a generator that
+    returns training images is seen copying every time, not only when its image is among the searched."""
+    from ganstudio.eval import run
+
+    ds, _, _ = mnist
+    images = np.concatenate([np.roll(ds.images, shift, axis=3) for shift in range(5)])
+    labels = np.concatenate([ds.labels] * 5)
+    monkeypatch.setattr(run, "_dataset", lambda name, data_dir, size: datasets.Dataset("mnist", images, labels))
+    train_idx, _ = split.split("mnist", len(images))
+    assert len(train_idx) == 15_000
+    r = evaluate(Returns(images[train_idx]), "mnist", N)
+    assert r.sizes["memorisation_search"] == r.copying.training_images == 15_000
+    assert r.copying.near_copies == 1.0 and "all 15,000 training images searched" in r.memorisation["verdict"]
+
+
+def test_class_boundaries_draw_each_latent_once(mnist, monkeypatch):
+    from ganstudio.eval import boundaries
+    from ganstudio.explore import latent
+
+    ds, _, held_idx = mnist
+    drawn: list[int] = []
+    real_z_batch = latent.z_batch
+
+    def counted(first_seed: int, n: int, nz: int) -> np.ndarray:
+        drawn.append(n)
+        return real_z_batch(first_seed, n, nz)
+
+    monkeypatch.setattr(latent, "z_batch", counted)
+    gen = Returns(ds.images[held_idx])
+    gen.nz = 16  # room for ten independent class normals
+    boundaries.compute(gen, "mnist", "0" * 64, n=500)
+    assert sum(drawn) == 500 + boundaries.EFFECT_SEEDS
 
 
 @pytest.fixture(scope="module")
@@ -188,13 +263,15 @@ def test_eval_writes_eval_json_and_a_sheet_and_leaves_the_model_byte_identical(t
     saved = json.loads((tiny_mnist / EVAL_FILE).read_text())
     assert saved["model_sha256"] == images.read_recipe(tiny_mnist / "grid.png")["model_sha256"]
     assert saved["n"] == 100 and saved["space"]["name"] == "mnist" and saved["classes"]["names"][0] == "0"
-    assert {"fd", "kid", "kid_std", "precision", "recall", "density", "coverage"} <= set(saved["baseline"])
+    assert {"fd", "kid", "kid_se", "precision", "recall", "density", "coverage"} <= set(saved["baseline"])
+    assert saved["k"] == {"precision": 3, "recall": 3, "density": 5, "coverage": 5}
     sheet = images.read_recipe(tiny_mnist / SHEET_FILE)
     assert sheet["op"] == "eval-neighbours" and len(sheet["seeds"]) == 8
     lines, path = markdown(ModelDir(tiny_mnist))
     assert lines[0].startswith("| measure") and path == tiny_mnist / SHEET_FILE
     info = CliRunner().invoke(app, ["info", str(tiny_mnist)], terminal_width=200)
     assert "eval FD" in info.output and "real vs real" in info.output and "STALE" not in info.output
+    assert "eval precision (k=3)" in info.output and "eval coverage (k=5)" in info.output and "KID ± s.e." in info.output
 
 
 def test_an_eval_of_other_weights_is_reported_stale(tiny_mnist, tmp_path):
@@ -211,13 +288,14 @@ def test_an_eval_of_other_weights_is_reported_stale(tiny_mnist, tmp_path):
 
 
 def test_an_eval_json_of_an_older_format_reads_as_no_eval(tiny_mnist, tmp_path):
-    """Format 1 judged copying without cells: its verdict is not shown as if it were today's."""
+    """Format 2 measured C_T against the whole training set, KID on raw features and coverage with k = 3:
+    its figures are not shown as if they were today's."""
     model = shutil.copytree(tiny_mnist, tmp_path / "m")
     if not (model / EVAL_FILE).is_file():
         assert CliRunner().invoke(app, ["eval", str(model), "--n", "100"]).exit_code == 0
     saved = json.loads((model / EVAL_FILE).read_text())
-    assert saved["format"] == 2 and read(ModelDir(model))[0] is not None
-    (model / EVAL_FILE).write_text(json.dumps({**saved, "format": 1}))
+    assert saved["format"] == 3 and read(ModelDir(model))[0] is not None
+    (model / EVAL_FILE).write_text(json.dumps({**saved, "format": 2}))
     assert read(ModelDir(model)) == (None, False)
     assert markdown(ModelDir(model))[1] is None
 

@@ -123,7 +123,7 @@ def compute(
     n, seed = int(limits.CLASS_SAMPLES.check("--n", n)), int(limits.SEED.check("--seed", seed))
     net, names = classifier(dataset)
     z = latent.z_batch(seed, n, gen.nz)
-    pixels = run.generate(gen, seed, n, lambda k: tick("generate", k))
+    pixels = run.generate(gen, z, lambda k: tick("generate", k))
     _, logits = net.run(pixels)
     tick("classify", n)
     labels = logits.argmax(1)

@@ -25,7 +25,7 @@ SHEET_FILE = "eval-neighbours.png"
 # (key, label, higher is better, format)
 ROWS = [
     ("fd", "FD", False, "{:.3g}"),
-    ("kid", "KID", False, "{:.3g}"),
+    ("kid", "KID ± s.e.", False, "{:.3g}"),
     ("precision", "precision", True, "{:.3f}"),
     ("recall", "recall", True, "{:.3f}"),
     ("density", "density", True, "{:.3f}"),
@@ -70,13 +70,15 @@ def _fmt(value: float | None, fmt: str) -> str:
 
 
 def table(result: Result) -> list[tuple[str, str, str]]:
-    """(measure, this model, real-vs-real baseline) rows; KID carries its spread over subsets."""
+    """(measure, this model, real-vs-real baseline) rows; KID carries its standard error, each k-NN measure its k."""
     rows = []
     for key, label, _, fmt in ROWS:
         mine, base = _fmt(result.metrics.get(key), fmt), _fmt(result.baseline.get(key), fmt)
         if key == "kid":
-            mine += f" ± {_fmt(result.metrics.get('kid_std'), fmt)}"
-            base += f" ± {_fmt(result.baseline.get('kid_std'), fmt)}"
+            mine += f" ± {_fmt(result.metrics.get('kid_se'), fmt)}"
+            base += f" ± {_fmt(result.baseline.get('kid_se'), fmt)}"
+        if key in result.k:
+            label += f" (k={result.k[key]})"
         rows.append((label, mine, base))
     return rows
 

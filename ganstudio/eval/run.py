@@ -27,9 +27,8 @@ from ganstudio.explore import latent
 
 MAX_N = 10_000
 MIN_N = 50  # below this k-NN manifolds and covariances say nothing
-MEMORY_MAX = 10_000  # training images searched for each sample's nearest neighbour
-FORMAT = 2  # eval.json's layout: 2 judges copying within cells (C_T); older files are read as no eval
-PIXEL_SIDE = 16  # the copying test compares pixels area-averaged to about this side (a copy stays a copy)
+FORMAT = 3  # eval.json's layout: 3 has Meehan's C_T in each space's own cells, KID with its standard error
+# and k = 5 for density and coverage; older files are read as no eval
 GEN_CHUNK = 500
 
 
@@ -51,6 +50,7 @@ class Result:
     sizes: dict[str, int]  # training part, held-out part, reference / generated / held-out sets used
     space: dict[str, Any]  # the feature net: name, kind, what, feature layer, held-out accuracy, sha256
     metrics: dict[str, float]  # generated vs reference
+    k: dict[str, int]  # the neighbours each k-NN measure used (metrics.K)
     baseline: dict[str, float]  # held-out real vs reference: what a perfect generator would score
     classes: dict[str, Any] | None = None  # ClassCoverage.to_dict() on labelled data
     baseline_unrecognisable: float | None = None  # share of held-out real images the classifier cannot place
@@ -91,13 +91,12 @@ def _dataset(name: str, data_dir: str | None, size: int) -> datasets.Dataset:
     return datasets.load(name, data_dir, size)
 
 
-def generate(gen: Source, seed: int, n: int, tick: Callable[[int], None] = lambda k: None) -> np.ndarray:
-    """n samples, seeds seed..seed+n-1, as uint8 (n, C, H, W)."""
+def generate(gen: Source, z: np.ndarray, tick: Callable[[int], None] = lambda k: None) -> np.ndarray:
+    """The samples of latents z (n, nz), as uint8 (n, C, H, W)."""
     out = []
-    for i in range(0, n, GEN_CHUNK):
-        k = min(GEN_CHUNK, n - i)
-        out.append(gen.images(latent.z_batch(seed + i, k, gen.nz)).transpose(0, 3, 1, 2))
-        tick(k)
+    for i in range(0, len(z), GEN_CHUNK):
+        out.append(gen.images(z[i : i + GEN_CHUNK]).transpose(0, 3, 1, 2))
+        tick(len(out[-1]))
     return np.ascontiguousarray(np.concatenate(out))
 
 
@@ -140,31 +139,30 @@ def evaluate(
     rng = np.random.default_rng(seed)
     ref_idx = np.sort(rng.choice(train_idx, n, replace=False))
     held_sel = np.sort(rng.choice(held_idx, n, replace=False))
-    rest = np.setdiff1d(train_idx, ref_idx)  # the copying test searches the reference and up to MEMORY_MAX more
-    extra_idx = rest if len(rest) <= MEMORY_MAX - n else np.sort(rng.choice(rest, MEMORY_MAX - n, replace=False))
+    extra_idx = np.setdiff1d(train_idx, ref_idx)  # the copying test searches every training image
     mem_idx = np.concatenate([ref_idx, extra_idx])
     clock = _Clock()
-    px = functools.partial(pixels, factor=-(-size // PIXEL_SIDE))
     parts = {"reference": ds.images[ref_idx], "held_out": ds.images[held_sel]}
     if memorisation:
         parts["extra"] = ds.images[extra_idx]
+        train_px = copying.pixels(ds.images[mem_idx])
 
     def real_side() -> realside.RealSide:
         return realside.compute(net, parts["reference"], parts["held_out"], parts.get("extra"),
-                                px(parts["held_out"]) if memorisation else None,
-                                px(ds.images[mem_idx]) if memorisation else None, seed, tick)
+                                train_px if memorisation else None,
+                                copying.pixels(parts["held_out"]) if memorisation else None, seed, tick)
 
     with clock("generate"):
-        fake = generate(generator, seed, n, lambda k: tick("generate", k))
+        fake = generate(generator, latent.z_batch(seed, n, generator.nz), lambda k: tick("generate", k))
     with clock("featurise"):
         fake_f, fake_logits = net.run(fake)
         tick("featurise", n)
     with clock("real_side"):  # generator-independent: computed at a dataset's first eval, then read back
-        real, source = realside.get(net, parts, f"seed {seed} memorisation {memorisation} pixels {PIXEL_SIDE}", real_side, n, warn)
+        real, source = realside.get(net, parts, f"seed {seed} memorisation {memorisation}", real_side, warn)
         if source == "cache":
             tick("featurise", 2 * n)
     with clock("metrics"):
-        scores, fake_fd = real.reference.compare(fake_f)
+        scores = real.reference.compare(fake_f)
         tick("metrics", 1)
         coverage, unrecognisable = None, None
         if fake_logits is not None and ds.labels is not None and dataset_name in classes.CLASS_NAMES:
@@ -173,10 +171,8 @@ def evaluate(
             unrecognisable = classes.measure(real.held_logits, names, ds.labels[train_idx]).unrecognisable
         copied = None
         if memorisation:
-            if real.extra_f is not None:  # nearest training image: in the reference (from the k-NN pass) or beyond it
-                fake_fd = np.minimum(fake_fd, metrics.nearest(fake_f, real.extra_f)[1])
-            cells = (copying.cell_of(fake_f, real.centroids), copying.cell_of(real.held_f, real.centroids))
-            found = copying.measure(fake_fd, real.held_fd, px(fake), real.held_pd, real.mem_px, *cells, len(real.centroids))
+            train_f = real.reference.real if real.extra_f is None else np.concatenate([real.reference.real, real.extra_f])
+            found = copying.measure(fake_f, copying.pixels(fake), train_f, train_px, real.copy_f, real.copy_px)
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
         tick("metrics", 1)
@@ -184,18 +180,10 @@ def evaluate(
         model_sha256=model_sha256, dataset=dataset_name, n=n, seed=seed,
         sizes={"training_part": len(train_idx), "held_out_part": len(held_idx), "reference": n, "generated": n,
                "held_out": n, "memorisation_search": len(mem_idx) if memorisation else 0},
-        space=net.space, metrics=_rounded(scores), baseline=_rounded(real.baseline), classes=coverage,
+        space=net.space, metrics=_rounded(scores), k=dict(metrics.K), baseline=_rounded(real.baseline), classes=coverage,
         baseline_unrecognisable=unrecognisable, memorisation=copied, seconds=clock.seconds, held_out_seen=held_out_seen,
         real_side=source,
     )
-
-
-def pixels(x: np.ndarray, factor: int) -> np.ndarray:
-    """uint8 (N, C, H, W) -> flat float32 in [0, 1], each factor x factor block averaged (H, W divisible by it)."""
-    n, c, h, w = x.shape
-    factor = factor if h % factor == 0 and w % factor == 0 else 1
-    sums = x.reshape(n, c, h // factor, factor, w // factor, factor).sum((3, 5), dtype=np.uint32)  # exact, in integers
-    return (sums.astype(np.float32) * np.float32(1.0 / (255 * factor * factor))).reshape(n, -1)
 
 
 def _rounded(d: dict[str, float]) -> dict[str, float]:
