@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.errors import UserError
@@ -121,8 +121,10 @@ def restore_png(studio: Studio, s: Session, path: str | None) -> str:
         raise UserError("no file arrived: drop a PNG that ganstudio wrote, or any image to project")
     name = Path(path).name[:60]
     try:
-        recipe = images.read_recipe(path)
-    except (UserError, UnidentifiedImageError, OSError, ValueError):  # said without the server's own path
+        recipe = images.read_recipe(path)  # its size checked before anything is decoded
+    except images.TooLarge:
+        raise
+    except UserError:  # said without the server's own path
         raise UserError(f"{name}: not an image ganstudio can read (drop a PNG ganstudio wrote, or a PNG/JPEG/WebP to project)") from None
     if recipe is None:
         return project(studio, s, path)
