@@ -50,14 +50,24 @@ class Studio:
 
     # -- models ------------------------------------------------------------------------------------------
 
-    def generator(self, key: str) -> runtime.Generator:
+    def version(self, key: str) -> tuple[float, float]:
+        """What a model's loaded state is keyed on: the modification times of its weights and of its class
+        directions (0 without them). UnknownModel (HTTP 404) when the model left the disk after the picker's scan."""
         m = self.models.get(key)
-        return analysis.generator(str(m.path), m.weights.stat().st_mtime)
+        try:
+            weights = m.weights.stat().st_mtime
+        except OSError:
+            raise picker.UnknownModel(f"model {limits.shown(key)!r} is no longer on disk: Rescan the models") from None
+        try:
+            return weights, (m.path / class_directions.FILE).stat().st_mtime
+        except OSError:
+            return weights, 0.0
+
+    def generator(self, key: str) -> runtime.Generator:
+        return analysis.generator(str(self.models.get(key).path), self.version(key)[0])
 
     def analysis(self, key: str) -> Analysis:
-        m = self.models.get(key)
-        found = m.path / class_directions.FILE
-        return analysis.analysis(str(m.path), m.weights.stat().st_mtime, found.stat().st_mtime if found.is_file() else 0.0)
+        return analysis.analysis(str(self.models.get(key).path), *self.version(key))
 
     def card_markdown(self, key: str) -> str:
         """The model card, with the model's eval table when it has a current one."""
@@ -121,7 +131,7 @@ class Studio:
         gen = self.generator(model)
         seed_from, seed_to = limits.SEED.check("seed_from", seed_from), limits.SEED.check("seed_to", seed_to)
         steps, psi = limits.SERVE_STEPS.check("steps", steps), limits.PSI.check("psi", psi)
-        if method not in ("lerp", "slerp"):
+        if method not in limits.INTERPOLATIONS:
             raise UserError(f"method {limits.shown(method)!r} must be lerp or slerp")
         if not isinstance(from_current, bool):
             raise UserError(f"from_current {limits.shown(from_current)!r} must be true or false")
