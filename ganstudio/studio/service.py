@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from ganstudio.artifact import describe
@@ -25,7 +26,7 @@ from ganstudio.explore.operations import Vector
 from ganstudio.studio import analysis, picker, timeline
 from ganstudio.studio.analysis import Analysis
 from ganstudio.studio.outputs import Outputs
-from ganstudio.studio.session import Session, parse_dims
+from ganstudio.studio.session import Session, State, fitted, parse_dims
 
 
 @dataclass(frozen=True)
@@ -209,14 +210,21 @@ class Studio:
         """The session's current vector, from one consistent copy of it (slider events may change s meanwhile)."""
         return self._now(s)[0]
 
+    def state(self, s: Session) -> tuple[State, dict[str, np.ndarray]]:
+        """(a consistent copy of the tab's state, its model's direction bases), the amounts fitted to those bases:
+        `ganstudio directions` may have made, re-made for another number of classes, or removed them since."""
+        st = s.state()
+        bases = self.analysis(st.model).bases()
+        want = {m: len(b) for m, b in bases.items()}
+        if {m: len(a) for m, a in st.amounts.items()} != want:
+            s.fit_directions(st.model, want)
+            st = replace(st, amounts=fitted(st.amounts, want))
+        return st, bases
+
     def _now(self, s: Session) -> tuple[Vector, str]:
         """(the current vector, the model it is a vector of): one consistent copy, as another event may switch
         the tab's model between reading its state and rendering it."""
-        st = s.state()
-        bases = self.analysis(st.model).bases()
-        if set(st.amounts) != set(bases):  # `ganstudio directions` made or re-made the model's class directions
-            s.fit_directions(st.model, {m: len(b) for m, b in bases.items()})
-            st = s.state()
+        st, bases = self.state(s)
         return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases), st.model
 
     def _start(self, session: Session | None, model: str, seed: int, psi: float) -> Vector:
@@ -251,12 +259,6 @@ class Studio:
     def pick(self, s: Session, index: int) -> None:
         s.pick(index)
 
-    def set_dim(self, s: Session, slot: int, value: float, model: str | None = None) -> int | None:
-        return s.set_dim(slot, value, model)
-
-    def set_amount(self, s: Session, method: str, j: int, value: float, model: str | None = None) -> bool:
-        return s.set_amount(method, j, value, model)
-
     # -- what the panels show ----------------------------------------------------------------------------
 
     def tiles(self, s: Session, model: str, seed: int, n: int, psi: float) -> list[tuple[Image.Image, str]]:
@@ -278,14 +280,6 @@ class Studio:
         with s.lock:
             if s.model == model:  # a switch meanwhile brought its own view
                 s.set_view([int(d) for d in order if wanted is None or d in wanted])
-
-    def slots(self, s: Session, count: int) -> list[Slot]:
-        """The first `count` dimensions of the view, with the value each holds in the current vector."""
-        st = s.state()
-        fx = self.analysis(st.model).effects
-        z = Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, {}, {}).z
-        return [Slot(d, round(min(max(float(z[d]), limits.LATENT.lo), limits.LATENT.hi), 2), fx.rank_of(d), float(fx.scores[d]))
-                for d in st.view[:count]]
 
     def snapshots(self, key: str) -> list[tuple[int, Path]]:
         return timeline.snapshots(self.models.get(key).path)
