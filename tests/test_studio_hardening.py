@@ -137,3 +137,13 @@ def test_a_dropped_file_declaring_too_many_pixels_is_refused_saying_so(tiny_stud
         views.restore_png(studio, s, str(path))
     assert "\n" not in str(e.value) and str(tmp_path) not in str(e.value)
     assert s.state() == before
+
+
+def test_an_upload_over_the_limit_is_refused_and_the_server_keeps_serving(server):
+    import httpx
+
+    big = httpx.post(server + "gradio_api/upload", files={"files": ("big.png", bytes(limits.PROJECT_BYTES + 1))}, timeout=120)
+    assert big.status_code == 413 and f"maximum allowed size of {limits.PROJECT_BYTES} bytes" in big.text
+    small = httpx.post(server + "gradio_api/upload", files={"files": ("small.png", images.png_bytes(Image.new("L", (4, 4)), {}))}, timeout=60)
+    assert small.status_code == 200 and len(small.json()) == 1
+    assert httpx.get(server, timeout=60).status_code == 200

@@ -222,6 +222,9 @@ def start(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
             theme=THEME, css=CSS, js=tabs.ENTER_APPLIES,
+            # Gradio's upload route takes files from any client, not only through the drop zone: none may be
+            # larger than the largest image the studio reads.
+            max_file_size=limits.PROJECT_BYTES,
             # The plain HTTP API (ganstudio.studio.routes), there before the server answers anything.
             _app=Served(routes.api(studio)),
         )
