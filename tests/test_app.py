@@ -392,6 +392,13 @@ def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp
         grid = connect(f"http://127.0.0.1:{port}/").predict(seed=0, n=1, psi=1.0, api_name="/sample")
         assert Path(grid).is_file()
         assert list(tmp_path.glob("ganstudio-studio-*"))
+        # The container's HEALTHCHECK finds this process's port from its real command line, without $GANSTUDIO_PORT.
+        (tmp_path / "proc" / "1").mkdir(parents=True)
+        (tmp_path / "proc" / "1" / "cmdline").write_bytes(Path(f"/proc/{proc.pid}/cmdline").read_bytes())
+        check = [sys.executable, "-c", f"from pathlib import Path; from ganstudio.deploy import health; "
+                 f"health.PROC = Path({str(tmp_path / 'proc')!r}); raise SystemExit(health.main([]))"]
+        healthy = subprocess.run(check, capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "GANSTUDIO_PORT"})
+        assert healthy.returncode == 0 and f"healthy: http://127.0.0.1:{port}/" in healthy.stdout, healthy.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
