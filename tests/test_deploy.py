@@ -18,6 +18,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from ganstudio.deploy import health, triton
 from ganstudio.deploy.requirements import container_requirements
@@ -197,6 +198,28 @@ def _ort_for(**env: str) -> dict[str, str]:
 )
 def test_exactly_one_onnx_runtime_build_per_platform(platform, machine, want):
     assert list(_ort_for(sys_platform=platform, platform_machine=machine)) == [want]
+
+
+# What ONNX Runtime 1.18 reads (ONNX 1.16): the newest IR version and default-domain opset.
+ORT_1_18_READS = {"ir_version": 10, "opset": 21}
+
+
+def test_the_readme_names_the_oldest_onnx_runtime_the_graphs_need(tiny_model, tmp_path):
+    triton.write_repository(tiny_model, tmp_path / "models")
+    readme = (tmp_path / "models" / "README.md").read_text()
+    assert "ONNX IR version 10 (opset 20)" in readme and "ONNX Runtime 1.18 or newer" in readme
+
+
+@pytest.mark.parametrize("graph", sorted((REPO / "checkpoints").glob("*/generator.onnx")) + ["tiny"], ids=str)
+def test_graphs_and_packaging_floors_agree_with_the_named_onnx_runtime(graph, tiny_model):
+    """A guard: an exporter moving to a newer IR or opset, or a floor lowered under it, fails here."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(tiny_model / "generator.onnx" if graph == "tiny" else graph), load_external_data=False)
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    assert triton.ORT_MINIMUM == "1.18" and model.ir_version <= ORT_1_18_READS["ir_version"] and opset <= ORT_1_18_READS["opset"]
+    floors = [s.version for line in PYPROJECT["project"]["dependencies"] if Requirement(line).name in ORT
+              for s in Requirement(line).specifier if s.operator == ">="]
+    assert len(floors) == 4 and all(Version(f) >= Version(triton.ORT_MINIMUM) for f in floors), floors
 
 
 def test_requires_python_is_what_the_code_needs():
