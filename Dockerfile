@@ -73,6 +73,8 @@ FROM runtime AS serve
 COPY --from=serve-venv /opt/venv /opt/venv
 USER 10001:10001
 EXPOSE 7860
+# The check finds the port of the running `ganstudio serve` itself (ganstudio/deploy/health.py): a CMD
+# overridden with another --port stays healthy.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-m", "ganstudio.deploy.health"]
 ENTRYPOINT ["ganstudio"]

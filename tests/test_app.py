@@ -22,6 +22,7 @@ from ganstudio.artifact import catalog
 from ganstudio import cli
 from ganstudio.explore import images, latent, runtime
 from ganstudio.errors import UserError
+from ganstudio.studio import views
 from ganstudio.studio.outputs import Outputs
 from ganstudio.studio.picker import Models
 from ganstudio.explore import limits
@@ -117,10 +118,10 @@ def test_a_session_picks_edits_and_resets(studio, key):
     assert images.read_recipe(path) == images.read_recipe(studio.sample(key, 43, 1, 1.0))  # unedited: `sample --n 1`
     assert "unedited" in info
 
-    dim = studio.set_dim(s, 0, 99.0)  # slot 0 shows the strongest dimension; the value is clamped
+    dim = views.set_dim(studio, s, 0, 99.0)  # slot 0 shows the strongest dimension; the value is clamped
     assert dim == s.view[0] == int(studio.analysis(key).effects.order[0])
     assert s.edits == {dim: LATENT_LIMIT}
-    studio.set_amount(s, "sefa", 0, -50.0)
+    views.set_amount(studio, s, "sefa", 0, -50.0)
     assert s.amounts["sefa"][0] == -10.0
     path, info = studio.current(s)
     recipe = images.read_recipe(path)
@@ -140,24 +141,26 @@ def test_a_session_picks_edits_and_resets(studio, key):
 
 
 def test_a_sessions_concurrent_slider_events_do_not_trip_over_each_other(studio, key):
-    """Gradio may run one tab's slider events at the same time; each must see a consistent vector."""
+    """Gradio may run one tab's slider events at the same time (the page's own handlers: views.set_dim and
+    set_amount); each must see a consistent vector."""
     s = studio.new_session(key, seed=3)
 
     def drag(slot: int) -> None:
         for i in range(15):
-            studio.set_dim(s, slot, i / 10)
-            studio.set_amount(s, "ganspace", slot % 8, i / 5)
+            views.set_dim(studio, s, slot, i / 10)
+            views.set_amount(studio, s, "ganspace", slot % 8, i / 5)
             studio.current(s)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(drag, range(8)))
-    assert s.edits == {s.view[slot]: 1.4 for slot in range(8)}
-    assert images.read_recipe(studio.current(s)[0])["vector"]["edits"] == {str(d): 1.4 for d in sorted(s.edits)}
+    assert set(s.edits) == {s.view[slot] for slot in range(8)} and s.amounts["ganspace"] == [2.8] * 8
+    recipe = images.read_recipe(studio.current(s)[0])["vector"]
+    assert recipe["edits"] == {str(d): x for d, x in sorted(s.edits.items())} and recipe["directions"]["ganspace"] == [2.8] * 8
 
 
 def test_operations_start_from_the_edited_vector_and_say_so(studio, key, tmp_path):
     s = studio.new_session(key, seed=7)
-    studio.set_dim(s, 1, 2.5)
+    views.set_dim(studio, s, 1, 2.5)
     edited = studio.vector(s)
     strip, _ = studio.sweep(key, 7, 12, 6, -3.0, 3.0, 1.0, 5.0, s)
     r = images.read_recipe(strip)
@@ -181,7 +184,7 @@ def test_switching_model_keeps_the_seed(tmp_path, monkeypatch):
     keys = [k for _, k in studio.models.choices()]
     assert "other" in keys and studio.models.default in keys
     s = studio.new_session(studio.models.default, seed=123, psi=0.8)
-    studio.set_dim(s, 0, 1.0)
+    views.set_dim(studio, s, 0, 1.0)
     studio.switch_model(s, "other")
     assert (s.model, s.seed, s.psi, s.edits) == ("other", 123, 0.8, {})
     assert images.read_recipe(studio.current(s)[0])["model"] == "other"
@@ -214,7 +217,7 @@ def test_search_filters_and_orders_the_sliders(studio, key):
     studio.search(s, "10-12, 3", by_effect=True)
     order = list(studio.analysis(key).effects.order)
     assert s.view == sorted([3, 10, 11, 12], key=order.index)
-    slots = studio.slots(s, 2)
+    slots = views.slots(studio, s, 2)
     z = latent.z_from_seed(s.seed, 100)
     assert [x.dim for x in slots] == s.view[:2]
     assert slots[0].value == round(float(np.clip(z[slots[0].dim], -LATENT_LIMIT, LATENT_LIMIT)), 2)
@@ -279,10 +282,11 @@ def test_serving_never_imports_torch():
 
         sys.meta_path.insert(0, NoTorch())
         import ganstudio.studio.app
+        from ganstudio.studio import views
         from ganstudio.studio.service import Studio
         st = Studio({str(SHIPPED)!r})
         s = st.new_session()
-        st.set_dim(s, 0, 1.0)
+        views.set_dim(st, s, 0, 1.0)
         st.current(s)
         st.sample(st.models.default, 0, 4, 1.0)
         ganstudio.studio.app.build(st)
@@ -388,6 +392,13 @@ def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp
         grid = connect(f"http://127.0.0.1:{port}/").predict(seed=0, n=1, psi=1.0, api_name="/sample")
         assert Path(grid).is_file()
         assert list(tmp_path.glob("ganstudio-studio-*"))
+        # The container's HEALTHCHECK finds this process's port from its real command line, without $GANSTUDIO_PORT.
+        (tmp_path / "proc" / "1").mkdir(parents=True)
+        (tmp_path / "proc" / "1" / "cmdline").write_bytes(Path(f"/proc/{proc.pid}/cmdline").read_bytes())
+        check = [sys.executable, "-c", f"from pathlib import Path; from ganstudio.deploy import health; "
+                 f"health.PROC = Path({str(tmp_path / 'proc')!r}); raise SystemExit(health.main([]))"]
+        healthy = subprocess.run(check, capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "GANSTUDIO_PORT"})
+        assert healthy.returncode == 0 and f"healthy: http://127.0.0.1:{port}/" in healthy.stdout, healthy.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)

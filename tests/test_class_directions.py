@@ -277,15 +277,15 @@ def test_class_sliders_move_the_vector_and_one_kind_drives_it_at_a_time(fitted, 
     _, cd = fitted
     s = studio.new_session(studio.models.default, seed=8)
     z0 = studio.vector(s).z
-    assert views.set_class_amount(s, False, 7, 2.0)
+    assert views.set_class_amount(studio, s, False, 7, 2.0)
     np.testing.assert_allclose(studio.vector(s).z, z0 + 2.0 * cd.normals[7], atol=1e-5)
     assert "→ 7 +2.0" in studio.current(s)[1]
     views.set_class_mode(s, True)  # the conditional box: the amount carries over to the conditional direction
     assert s.amounts[CONDITIONAL][7] == 2.0 and not any(s.amounts[CLASS])
     np.testing.assert_allclose(studio.vector(s).z, z0 + 2.0 * cd.conditional[7], atol=1e-5)
-    assert views.set_class_amount(s, False, 1, -1.0)  # a plain slider moved: the conditional amounts come back first
+    assert views.set_class_amount(studio, s, False, 1, -1.0)  # a plain slider moved: the conditional amounts come back first
     assert s.amounts[CLASS][7] == 2.0 and s.amounts[CLASS][1] == -1.0 and not any(s.amounts[CONDITIONAL])
-    assert not views.set_class_amount(s, False, 1, 3.0, model="another-model")  # an event of a model the tab left
+    assert not views.set_class_amount(studio, s, False, 1, 3.0, model="another-model")  # an event of a model the tab left
     assert s.undo() and s.amounts[CONDITIONAL][7] == 2.0 and s.undo() and s.amounts[CLASS][7] == 2.0
 
     query = dict(parse_qsl(recipes.link(s.state())))
@@ -313,12 +313,12 @@ def test_a_model_without_class_directions_or_with_a_stale_file_still_serves(tiny
     s = studio.new_session(key)
     assert set(s.amounts) == {"sefa", "ganspace"}
     with pytest.raises(UserError, match="no direction class 1"):
-        views.set_class_amount(s, False, 0, 1.0)
+        views.set_class_amount(studio, s, False, 0, 1.0)
     fresh = ClassDirections(("0", "1"), np.eye(2, 8, dtype=np.float32), {"model_sha256": sha256_file(tiny_copy / "generator.safetensors")})
     class_directions.save(ModelDir(tiny_copy), fresh)
     assert studio.analysis(key).classes.names == ("0", "1")
     z0 = studio.vector(s).z  # the open tab picks them up
-    assert views.set_class_amount(s, True, 1, 1.0) and s.amounts[CONDITIONAL] == [0.0, 1.0]
+    assert views.set_class_amount(studio, s, True, 1, 1.0) and s.amounts[CONDITIONAL] == [0.0, 1.0]
     assert "→ 1 +1.0 (others held)" in studio.current(s)[1]
     class_directions.save(ModelDir(tiny_copy), stale)  # refused again: the tab drops them and keeps rendering
     np.testing.assert_array_equal(studio.vector(s).z, z0)

@@ -18,6 +18,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from ganstudio.deploy import health, triton
 from ganstudio.deploy.requirements import container_requirements
@@ -199,6 +200,28 @@ def test_exactly_one_onnx_runtime_build_per_platform(platform, machine, want):
     assert list(_ort_for(sys_platform=platform, platform_machine=machine)) == [want]
 
 
+# What ONNX Runtime 1.18 reads (ONNX 1.16): the newest IR version and default-domain opset.
+ORT_1_18_READS = {"ir_version": 10, "opset": 21}
+
+
+def test_the_readme_names_the_oldest_onnx_runtime_the_graphs_need(tiny_model, tmp_path):
+    triton.write_repository(tiny_model, tmp_path / "models")
+    readme = (tmp_path / "models" / "README.md").read_text()
+    assert "ONNX IR version 10 (opset 20)" in readme and "ONNX Runtime 1.18 or newer" in readme
+
+
+@pytest.mark.parametrize("graph", sorted((REPO / "checkpoints").glob("*/generator.onnx")) + ["tiny"], ids=str)
+def test_graphs_and_packaging_floors_agree_with_the_named_onnx_runtime(graph, tiny_model):
+    """A guard: an exporter moving to a newer IR or opset, or a floor lowered under it, fails here."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(tiny_model / "generator.onnx" if graph == "tiny" else graph), load_external_data=False)
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    assert triton.ORT_MINIMUM == "1.18" and model.ir_version <= ORT_1_18_READS["ir_version"] and opset <= ORT_1_18_READS["opset"]
+    floors = [s.version for line in PYPROJECT["project"]["dependencies"] if Requirement(line).name in ORT
+              for s in Requirement(line).specifier if s.operator == ">="]
+    assert len(floors) == 4 and all(Version(f) >= Version(triton.ORT_MINIMUM) for f in floors), floors
+
+
 def test_requires_python_is_what_the_code_needs():
     needs_311 = [p for p in (REPO / "ganstudio").rglob("*.py") if re.search(r"^import tomllib", p.read_text(), re.M)]
     assert needs_311, "nothing needs 3.11 any more: lower requires-python"
@@ -240,6 +263,60 @@ def test_health_check_answers_for_the_studio_and_fails_on_a_dead_port(server, mo
         threading.Thread(target=dead.handle_request, daemon=True).start()
         assert health.main(["--wait", "0"]) == 1
     assert "unhealthy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, port", [
+    (["/opt/venv/bin/python", "/opt/venv/bin/ganstudio", "serve", "--host", "0.0.0.0", "--port", "8080"], 8080),
+    (["python", "-m", "ganstudio", "serve", "--port=9001", "--model", "x"], 9001),
+    (["/opt/venv/bin/ganstudio", "serve"], health.DEFAULT_PORT),
+    (["/opt/venv/bin/ganstudio", "sample", "--port", "8080"], None),
+    (["python", "-m", "http.server", "8080"], None),
+    (["/opt/venv/bin/ganstudio", "serve", "--port", "$PORT"], None),
+])
+def test_the_health_check_reads_the_port_of_a_serve_command_line(argv, port):
+    assert health.serve_port(argv) == port
+
+
+def test_serve_on_another_port_is_healthy_without_ganstudio_port(tmp_path, monkeypatch, capsys):
+    """`docker run IMAGE serve --host 0.0.0.0 --port 8080`: the HEALTHCHECK finds the port from the process."""
+    with HTTPServer(("127.0.0.1", 0), Answers) as studio:
+        port = studio.server_address[1]
+        threading.Thread(target=studio.serve_forever, daemon=True).start()
+        proc = tmp_path / "proc"
+        for pid, argv in ((1, ["/opt/venv/bin/python", "/opt/venv/bin/ganstudio", "serve", "--host", "0.0.0.0", "--port", str(port)]),
+                          (7, ["/bin/sh", "-c", "sleep 1"])):
+            (proc / str(pid)).mkdir(parents=True)
+            (proc / str(pid) / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+        monkeypatch.setattr(health, "PROC", proc, raising=False)
+        monkeypatch.delenv("GANSTUDIO_PORT", raising=False)
+        try:
+            assert health.main([]) == 0
+        finally:
+            studio.shutdown()
+    assert f"healthy: http://127.0.0.1:{port}/" in capsys.readouterr().out
+
+
+class Answers(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ci, code, said", [("true", 1, "container: FAILED (CI=true): "), ("", 0, "container: skipped: ")])
+def test_the_container_check_fails_in_ci_and_skips_elsewhere_when_a_precondition_is_missing(tmp_path, ci, code, said):
+    """Without buildah on PATH: CI must not stay green without building the image."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "id"):  # what the script runs before its preconditions
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(bin_dir), "CI": ci, "HOME": str(tmp_path)}
+    p = subprocess.run([shutil.which("bash"), str(REPO / ".ci" / "container")], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == code, p.stdout + p.stderr
+    assert (p.stderr if code else p.stdout).startswith(said)
+    assert any(why in p.stdout + p.stderr for why in ("buildah is not installed", "need root")), p.stdout + p.stderr
 
 
 def test_dockerfile_lints_clean():

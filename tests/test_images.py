@@ -1,10 +1,12 @@
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from ganstudio.artifact import atomic
-from ganstudio.explore import images
+from ganstudio.explore import images, limits
 from ganstudio.errors import UserError
 
 
@@ -82,3 +84,54 @@ def test_a_png_whose_recipe_is_not_json_or_not_an_image_is_one_line(tmp_path):
     (tmp_path / "noise.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(UserError, match="not an image"):
         images.read_recipe(tmp_path / "noise.png")
+
+
+def declared_png(width: int, height: int, recipe: dict | None = None) -> bytes:
+    """A few hundred bytes of PNG whose header declares width x height grey pixels (its data is one row: decoding
+    it would allocate the whole image, then find the data short)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    text = chunk(b"tEXt", images.RECIPE_KEY.encode() + b"\0" + json.dumps(recipe).encode()) if recipe else b""
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + text
+            + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b""))
+
+
+@pytest.fixture()
+def no_decoding(monkeypatch):
+    """Fails the test when anything decodes an image's pixels."""
+    from PIL import ImageFile
+
+    def load(self):
+        raise AssertionError(f"decoded a {self.size} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+
+
+def test_a_recipe_is_read_without_decoding_the_image(tmp_path, no_decoding):
+    recipe = {"op": "sample", "seed": 3}
+    (tmp_path / "a.png").write_bytes(images.png_bytes(Image.new("L", (300, 200)), recipe))
+    assert images.read_recipe(tmp_path / "a.png") == recipe
+
+
+@pytest.mark.parametrize("width, height, message", [
+    (9000, 9000, "is 9000x9000 pixels: images up to 40,000,000 pixels can be read"),
+    (20000, 20000, "declares more than .* pixels: images up to 40,000,000 pixels can be read"),  # over Pillow's bomb limit
+])
+def test_a_file_declaring_too_many_pixels_is_refused_before_it_is_decoded(tmp_path, no_decoding, width, height, message):
+    path = tmp_path / "big.png"
+    path.write_bytes(declared_png(width, height, {"op": "sample", "seed": 1}))
+    with pytest.raises(UserError, match="big.png " + message) as e:
+        images.read_recipe(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_recipe_file_over_the_byte_limit_is_refused_before_it_is_opened(tmp_path, monkeypatch):
+    (tmp_path / "a.png").write_bytes(images.png_bytes(Image.new("L", (8, 8)), {"op": "sample"}) + bytes(2**20))
+    monkeypatch.setattr(limits, "PROJECT_BYTES", 2**20)
+    monkeypatch.setattr(Image, "open", lambda *_: pytest.fail("opened"))
+    with pytest.raises(UserError, match=r"a.png is 1\.0 MiB: images up to 1 MiB can be read"):
+        images.read_recipe(tmp_path / "a.png")

@@ -140,7 +140,7 @@ def test_files_that_cannot_be_projected_are_one_line(tmp_path, make, message):
 def test_a_huge_file_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (1100, 1000), dtype=np.uint8)).save(tmp_path / "a.png")
     monkeypatch.setattr(limits, "PROJECT_BYTES", 2**20)
-    with pytest.raises(UserError, match=r"a.png is 1\.\d MiB: images up to 1 MiB can be projected"):
+    with pytest.raises(UserError, match=r"a.png is 1\.\d MiB: images up to 1 MiB can be read"):
         projection.read_image(tmp_path / "a.png", 28, 1)
 
 

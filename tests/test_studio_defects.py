@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ganstudio.explore import limits
-from ganstudio.studio import analysis
+from ganstudio.studio import analysis, views
 from ganstudio.studio.service import Studio
 
 from conftest import SHIPPED
@@ -50,8 +50,8 @@ def test_a_first_analysis_stalls_neither_other_tabs_nor_the_same_tabs_sliders(tw
         switching = pool.submit(studio.switch_model, tab, small)
         assert entered.wait(60)  # the tab's switch is inside the small model's first analysis, holding its lock
         # Meanwhile another tab's slider and the switching tab's own (still on the big model) go through.
-        assert pool.submit(lambda: (studio.set_dim(other_tab, 0, 1.5, big), studio.current(other_tab))).result(timeout=30)
-        moved = pool.submit(studio.set_dim, tab, 3, 2.0, big).result(timeout=30)
+        assert pool.submit(lambda: (views.set_dim(studio, other_tab, 0, 1.5, big), studio.current(other_tab))).result(timeout=30)
+        moved = pool.submit(views.set_dim, studio, tab, 3, 2.0, big).result(timeout=30)
         assert moved == tab.view[3] and tab.model == big
         release.set()
         switching.result(timeout=60)
@@ -59,10 +59,10 @@ def test_a_first_analysis_stalls_neither_other_tabs_nor_the_same_tabs_sliders(tw
     assert (tab.model, tab.edits) == (small, {}) and all(d < 8 for d in tab.view)
     assert all(len(a) == min(limits.N_DIRECTIONS, 8) and not any(a) for a in tab.amounts.values())
     # A slider event of the big model arriving late is dropped, not written into the small model's edits.
-    assert studio.set_dim(tab, 5, 3.0, big) is None and studio.set_amount(tab, "sefa", 7, 1.0, big) is False
+    assert views.set_dim(studio, tab, 5, 3.0, big) is None and views.set_amount(studio, tab, "sefa", 7, 1.0, big) is False
     assert tab.edits == {}
     studio.current(tab)  # no IndexError
-    assert studio.set_dim(tab, 5, 3.0, small) == tab.view[5] < 8
+    assert views.set_dim(studio, tab, 5, 3.0, small) == tab.view[5] < 8
     assert studio.current(tab)[1].startswith("**seed 2**")
 
 
@@ -79,7 +79,7 @@ def test_slider_events_racing_switches_never_break_the_tab(two_models):
         i = 0
         while not stop.is_set():
             try:
-                studio.set_dim(tab, slot, i % 7 - 3, tab.model)
+                views.set_dim(studio, tab, slot, i % 7 - 3, tab.model)
                 studio.current(tab)
             except BaseException as e:  # noqa: BLE001 - any failure is the finding
                 errors.append(e)

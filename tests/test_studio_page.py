@@ -41,7 +41,7 @@ def test_undo_and_redo_step_through_changes_and_one_drag_is_one_step(studio, s):
     start = s.state()
     for x in (0.5, 1.0, 1.5):  # one slider dragged: one step
         views.set_dim(studio, s, 0, x)
-    views.set_amount(s, "sefa", 1, 4.0)
+    views.set_amount(studio, s, "sefa", 1, 4.0)
     views.undoable(studio.set_seed)(s, 99)
     assert s.undo() and (s.seed, s.amounts["sefa"][1]) == (11, 4.0)
     assert s.undo() and s.amounts["sefa"][1] == 0.0 and s.edits
@@ -50,7 +50,7 @@ def test_undo_and_redo_step_through_changes_and_one_drag_is_one_step(studio, s):
     assert s.redo() and s.redo() and s.redo() and s.seed == 99
     assert not s.redo()
     s.undo()
-    views.set_amount(s, "ganspace", 0, 1.0)  # a new change forgets what was undone
+    views.set_amount(studio, s, "ganspace", 0, 1.0)  # a new change forgets what was undone
     assert not s.redo()
     for i in range(HISTORY + 10):
         views.undoable(studio.set_seed)(s, i)
@@ -59,7 +59,7 @@ def test_undo_and_redo_step_through_changes_and_one_drag_is_one_step(studio, s):
 
 def test_dimension_sliders_show_and_set_the_final_vector_with_directions(studio, s):
     """Defect 11: a dimension slider showed the value before direction amounts were added."""
-    views.set_amount(s, "sefa", 0, 8.0)
+    views.set_amount(studio, s, "sefa", 0, 8.0)
     slot = views.slots(studio, s, 1)[0]
     final = z(studio, s)
     assert slot.value == round(float(np.clip(final[slot.dim], -4, 4)), 2)
@@ -71,7 +71,7 @@ def test_dimension_sliders_show_and_set_the_final_vector_with_directions(studio,
 
 def test_a_png_restores_its_vector_and_a_broken_one_changes_nothing(studio, s, tmp_path):
     views.set_dim(studio, s, 2, -2.0)
-    views.set_amount(s, "ganspace", 3, -5.5)
+    views.set_amount(studio, s, "ganspace", 3, -5.5)
     path, _ = studio.current(s)
     fresh = studio.new_session(studio.models.default, seed=0)
     line = views.restore_png(studio, fresh, path)
@@ -111,7 +111,7 @@ def test_a_cli_sweep_frame_restores_its_value(studio, s, tmp_path):
 
 def test_every_strip_frame_can_become_current(studio, s):
     key = studio.models.default
-    views.set_amount(s, "sefa", 2, 3.0)
+    views.set_amount(studio, s, "sefa", 2, 3.0)
     strip, _ = studio.sweep(key, s.seed, 4, 5, -2.0, 2.0, s.psi, 5.0, s)
     shown = views.strip(studio, s, "sweep", strip)
     assert [c for _, c in shown] == ["-2.00", "-1.00", "+0.00", "+1.00", "+2.00"]
@@ -148,7 +148,7 @@ def test_a_direction_sweep_moves_one_amount(studio, s):
 
 def test_a_link_opens_the_same_view(studio, s):
     views.set_dim(studio, s, 0, 1.5)
-    views.set_amount(s, "sefa", 1, -2.5)
+    views.set_amount(studio, s, "sefa", 1, -2.5)
     query = views.link(s)
     assert query.startswith("model=mnist-dcgan&seed=11&psi=0.9&dims=") and "sefa=0,-2.5" in query and "ganspace" not in query
     fresh = studio.new_session(studio.models.default)

@@ -35,6 +35,10 @@ MAX_BATCH_RANGE = (1, 1024)
 # Triton waits up to this long for more requests to merge into one batch: at a few milliseconds per batch
 # on a CPU, it trades little latency for far fewer, larger executions under load.
 QUEUE_DELAY_US = 2000
+# The oldest ONNX Runtime that runs ganstudio's graphs: they are ONNX IR version 10 (opset 20), which ONNX
+# Runtime reads from 1.18 on (ONNX 1.16); older releases refuse to load them. pyproject.toml's floors are at
+# or above it, and tests/test_deploy.py checks every shipped graph against it.
+ORT_MINIMUM = "1.18"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -102,7 +106,9 @@ def readme_text(models: list[tuple[str, Signature, Card]]) -> str:
 |---|---|---|---|
 {rows}
 
-Serve it (Triton with its ONNX Runtime backend, e.g. NVIDIA's `nvcr.io/nvidia/tritonserver:<release>-py3` image):
+Serve it (Triton with its ONNX Runtime backend, e.g. NVIDIA's `nvcr.io/nvidia/tritonserver:<release>-py3` image).
+The graphs are ONNX IR version 10 (opset 20): pick a Triton release whose ONNX Runtime backend is ONNX Runtime
+{ORT_MINIMUM} or newer (its release notes name the version); an older one refuses to load them.
 
 ```bash
 tritonserver --model-repository="$PWD"

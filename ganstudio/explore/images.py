@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from ganstudio.artifact import atomic
 from ganstudio.errors import UserError
+from ganstudio.explore import limits
 from ganstudio.explore.latent import grid_shape
 
 RECIPE_KEY = "ganstudio"
@@ -90,23 +92,57 @@ def gif_bytes(frames: Sequence[Image.Image], recipe: dict[str, Any], fps: float 
     return buf.getvalue()
 
 
-def read_recipe(path: str | Path) -> dict[str, Any] | None:
-    """The recipe a ganstudio image carries, or None; one line (UserError) for a file that is not one."""
-    comment = False
+class TooLarge(UserError):
+    """A file refused for its size alone (which the studio says as it is, not as "not an image")."""
+
+
+@contextmanager
+def opened(path: str | Path) -> Iterator[Image.Image]:
+    """The image as Pillow opens it (its header read, no pixel decoded), once the file's size and the pixel count
+    its header declares are inside the limits: a 236 KB PNG can declare 9000x9000 pixels, and everything that
+    reads pixels or text stored after them decodes all of them. One line (UserError) for a file refused."""
+    path = Path(path)
+    name = path.name[:60]
     try:
-        with Image.open(path) as im:
-            raw = im.text.get(RECIPE_KEY) if hasattr(im, "text") else None
-            if raw is None:
-                raw, comment = im.info.get("comment"), True
-                raw = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    except (OSError, SyntaxError, ValueError) as e:  # Pillow's UnidentifiedImageError is an OSError
-        raise UserError(f"{path}: not an image Pillow can read ({e})") from None
-    if not raw or (comment and not raw.lstrip().startswith("{")):  # a camera's or editor's comment is no recipe
+        nbytes = path.stat().st_size
+    except OSError as e:
+        raise UserError(f"{name}: cannot read it ({e.strerror or e})") from None
+    if nbytes > limits.PROJECT_BYTES:
+        raise TooLarge(f"{name} is {nbytes / 2**20:.1f} MiB: images up to {limits.PROJECT_BYTES // 2**20} MiB can be read")
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError:  # over twice Pillow's own limit: refused by Pillow before we see its size
+        raise TooLarge(f"{name} declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels: "
+                        f"images up to {limits.PROJECT_PIXELS:,} pixels can be read") from None
+    except UnidentifiedImageError:  # its message holds the full path, which a server must not show
+        raise UserError(f"{name}: not an image Pillow can read, e.g. PNG, JPEG, WebP, BMP, GIF") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise UserError(f"{name}: not an image Pillow can read ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})") from None
+    with im:
+        w, h = im.size
+        if w * h > limits.PROJECT_PIXELS:
+            raise TooLarge(f"{name} is {w}x{h} pixels: images up to {limits.PROJECT_PIXELS:,} pixels can be read")
+        yield im
+
+
+def read_recipe(path: str | Path) -> dict[str, Any] | None:
+    """The recipe a ganstudio image carries, or None; one line (UserError) for a file that is not one.
+
+    A PNG's recipe is read from the text chunks before its image data, where png_bytes writes it (Pillow's
+    `im.text` would decode the whole image to look for text after it); a GIF's from its comment.
+    """
+    comment = False
+    with opened(path) as im:
+        raw = im.info.get(RECIPE_KEY) if im.format == "PNG" else None
+        if raw is None:
+            raw, comment = im.info.get("comment"), True
+            raw = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if not isinstance(raw, str) or not raw or (comment and not raw.lstrip().startswith("{")):  # a camera's or editor's comment is no recipe
         return None
     try:
         recipe = json.loads(raw)
     except json.JSONDecodeError as e:
-        raise UserError(f"{path}: its ganstudio recipe is not valid JSON ({e})") from None
+        raise UserError(f"{Path(path).name[:60]}: its ganstudio recipe is not valid JSON ({e})") from None
     if not isinstance(recipe, dict):
-        raise UserError(f"{path}: its ganstudio recipe is not a JSON object")
+        raise UserError(f"{Path(path).name[:60]}: its ganstudio recipe is not a JSON object")
     return recipe

@@ -82,6 +82,8 @@ PSI = Bound(0.0, 2.0, open_lo=True)
 FPS = Bound(0.5, 50.0)  # GIF frames per second
 STEP_SIZE = Bound(0.001, 1.0)  # a random walk's step, relative to |z|
 DIMS_PER_SWEEP = Bound(1, 16, integer=True)
+INTERPOLATIONS = ("lerp", "slerp")
+INTERPOLATION = "slerp"  # the studio's and its API's default: slerp keeps |z| typical on the way
 
 # The command line: one person, their own machine.
 N = Bound(1, 1024, integer=True)  # images in a grid

@@ -28,7 +28,7 @@ from ganstudio.artifact import catalog
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.data import imagefolder
 from ganstudio.errors import UserError
-from ganstudio.explore import latent, limits
+from ganstudio.explore import images, latent, limits
 from ganstudio.explore.operations import Vector
 from ganstudio.explore.runtime import Generator
 
@@ -82,17 +82,9 @@ def read_image(path: str | Path, size: int, channels: int) -> np.ndarray:
     """An image file as (size, size, channels) uint8: upright, on white, centre square, resized; grey or RGB."""
     path = Path(path)
     name = path.name[:60]
+    with images.opened(path):  # its size and pixel count, before anything is decoded
+        pass
     try:
-        nbytes = path.stat().st_size
-    except OSError as e:
-        raise UserError(f"{name}: cannot read it ({e.strerror or e})") from None
-    if nbytes > limits.PROJECT_BYTES:
-        raise UserError(f"{name} is {nbytes / 2**20:.1f} MiB: images up to {limits.PROJECT_BYTES // 2**20} MiB can be projected")
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-        if w * h > limits.PROJECT_PIXELS:
-            raise UserError(f"{name} is {w}x{h} pixels: images up to {limits.PROJECT_PIXELS:,} pixels can be projected")
         rgb = imagefolder.decode(path, size)  # (3, size, size)
     except imagefolder.UNREADABLE as e:
         raise UserError(f"{name}: not an image Pillow can read, e.g. PNG, JPEG, WebP, BMP, GIF "

@@ -118,7 +118,7 @@ def wire_session(
         """The current image plus every slider that depends on it (after a new seed, model, reset, undo...)."""
         ups = [gr.update(label=f"dim {x.dim} · #{x.rank} ({x.score:.3f})", value=x.value, visible=True) for x in views.slots(studio, s, n_slots)]
         ups += [gr.update(visible=False)] * (n_slots - len(ups))
-        st = s.state()
+        st, _ = studio.state(s)
         labels = studio.analysis(st.model).labels()
         amounts = [gr.update(label=labels[m][j], value=st.amounts[m][j], visible=True) if j < len(labels[m]) else gr.update(visible=False)
                    for m in METHODS for j in range(limits.N_DIRECTIONS)]
@@ -222,6 +222,9 @@ def start(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
             theme=THEME, css=CSS, js=tabs.ENTER_APPLIES,
+            # Gradio's upload route takes files from any client, not only through the drop zone: none may be
+            # larger than the largest image the studio reads.
+            max_file_size=limits.PROJECT_BYTES,
             # The plain HTTP API (ganstudio.studio.routes), there before the server answers anything.
             _app=Served(routes.api(studio)),
         )

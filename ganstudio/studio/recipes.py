@@ -116,28 +116,43 @@ def full(amounts: Mapping[str, Sequence[float]], bases: Mapping[str, np.ndarray]
 
 
 def frames(recipe: Mapping[str, Any], st: State, bases: Mapping[str, np.ndarray], nz: int) -> list[tuple[State, str]]:
-    """(state, caption) of every frame of a strip, from its recipe and the state it started from."""
+    """(state, caption) of every frame of a strip, from its recipe and the state it started from.
+
+    The recipe comes from a file a client sent, so every number in it is held to the server's limits (a CLI
+    strip may hold 512 steps of 16 dimensions; the studio shows at most SERVE_STEPS frames).
+    """
     op = recipe.get("op")
-    steps = int(limits.STEPS.check("steps", recipe.get("steps")))
-    if op == "sweep":
-        dims = limits.check_dims("dimension", recipe.get("dims", []), nz)
-        lo, hi = recipe["range"]
-        out = []
-        for d in dims:
-            name = f"dim {d} " if len(dims) > 1 else ""
-            out += [(with_value(st, d, float(x), bases, nz), f"{name}{x:+.2f}") for x in latent.sweep_values(lo, hi, steps)]
-        return out
-    if op == DIRECTION_SWEEP:
-        m, j = recipe["method"], int(recipe["index"])
-        return [(with_amount(st, m, j, float(x), bases), f"{x:+.1f}") for x in latent.sweep_values(*recipe["range"], steps)]
-    z0 = z_of(st, bases, nz)
-    if op == "interpolate":
-        b = latent.truncate(latent.z_from_seed(int(recipe["seed_to"]), nz), float(recipe["psi"]))
-        zs = latent.interpolate(z0, b, steps, recipe.get("method", "lerp"))
-        return [(of_z(st, z), f"t {t:.2f}") for z, t in zip(zs, np.linspace(0, 1, steps))]
-    if op == "walk":
-        zs = latent.random_walk(z0, steps, seed=st.seed, step_size=float(recipe["step_size"]))
-        return [(of_z(st, z), f"frame {i}") for i, z in enumerate(zs)]
+    try:
+        steps = int(limits.SERVE_STEPS.check("its steps", recipe.get("steps")))
+        if op == "sweep":
+            dims = limits.check_dims("dimension", recipe.get("dims", []), nz)
+            lo, hi = (float(limits.SWEEP_VALUE.check("its range", x)) for x in recipe["range"])
+            if len(dims) * steps > limits.SERVE_STEPS.hi:
+                raise UserError(f"it holds {len(dims)} x {steps} frames: the studio shows strips of up to {limits.SERVE_STEPS.hi}")
+            out = []
+            for d in dims:
+                name = f"dim {d} " if len(dims) > 1 else ""
+                out += [(with_value(st, d, float(x), bases, nz), f"{name}{x:+.2f}") for x in latent.sweep_values(lo, hi, steps)]
+            return out
+        if op == DIRECTION_SWEEP:
+            m, j = str(recipe["method"]), int(recipe["index"])
+            lo, hi = (float(limits.DIRECTION.check("its range", x)) for x in recipe["range"])
+            return [(with_amount(st, m, j, float(x), bases), f"{x:+.1f}") for x in latent.sweep_values(lo, hi, steps)]
+        z0 = z_of(st, bases, nz)
+        if op == "interpolate":
+            psi = float(limits.PSI.check("its psi", recipe["psi"]))
+            method = recipe.get("method", "lerp")
+            if method not in limits.INTERPOLATIONS:
+                raise UserError(f"its method {limits.shown(method)!r} must be lerp or slerp")
+            b = latent.truncate(latent.z_from_seed(int(limits.SEED.check("its seed_to", recipe["seed_to"])), nz), psi)
+            zs = latent.interpolate(z0, b, steps, method)
+            return [(of_z(st, z), f"t {t:.2f}") for z, t in zip(zs, np.linspace(0, 1, steps))]
+        if op == "walk":
+            step_size = float(limits.STEP_SIZE.check("its step_size", recipe["step_size"]))
+            zs = latent.random_walk(z0, steps, seed=st.seed, step_size=step_size)
+            return [(of_z(st, z), f"frame {i}") for i, z in enumerate(zs)]
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"its recipe ({str(op)[:30]}) is damaged: it does not say which frames it shows") from None
     raise UserError(f"a {str(op)[:30]!r} image has no frames to pick")
 
 

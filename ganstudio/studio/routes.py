@@ -18,9 +18,10 @@ import logging
 import time
 from typing import Annotated, Any, Callable
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ganstudio import __version__
@@ -71,24 +72,25 @@ def _reply(rendered: Render, output: tuple[str, float] = ("png", 0.0)) -> Respon
 
 
 class Renders:
-    """Where each render runs. The cheapest render so far of the same model (as loaded now) and format says what
-    one image costs: the render's own cost, which contention for the interpreter lock only ever adds to. A request
-    expected to cost less than INLINE_CPU renders on the event loop; anything else, and any model not measured
-    yet (so a model loads in a worker thread, never on the loop), in the thread pool."""
+    """Where each render runs. The cheapest render so far of the same operation on the same model (as loaded now:
+    its weights and class directions) in the same format says what one image costs: the render's own cost, which
+    contention for the interpreter lock only ever adds to. A request expected to cost less than INLINE_CPU renders
+    on the event loop; anything else, and any operation not measured yet on the model (so a model loads, and its
+    directions are worked out, in a worker thread, never on the loop), in the thread pool."""
 
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
-        self.cpu_per_image: dict[tuple[str, float, str], float] = {}
+        self.cpu_per_image: dict[tuple[object, ...], float] = {}
 
-    async def answer(self, model: str, n_images: int, render: Callable[[], Render],
+    async def answer(self, model: str, op: str, n_images: int, render: Callable[[], Render],
                      output: tuple[str, float] = ("png", 0.0)) -> Response:
-        key = (model, self.studio.models.get(model).weights.stat().st_mtime, output[0])
+        key = (model, op, output[0], *self.studio.version(model))
         cost = self.cpu_per_image.get(key)
         if cost is not None and cost * n_images < INLINE_CPU:
             return self._timed(key, n_images, render, output)
         return await run_in_threadpool(self._timed, key, n_images, render, output)
 
-    def _timed(self, key: tuple[str, float, str], n_images: int, render: Callable[[], Render], output: tuple[str, float]) -> Response:
+    def _timed(self, key: tuple[object, ...], n_images: int, render: Callable[[], Render], output: tuple[str, float]) -> Response:
         start = time.thread_time()  # this thread's CPU alone: waiting for the interpreter lock is not the render's cost
         reply = _reply(render(), output)
         spent = (time.thread_time() - start) / n_images
@@ -101,9 +103,19 @@ def _error(request: Request, status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def known_parameters(request: Request) -> None:
+    """Refuse a parameter the route does not take: `?seeds=7` would otherwise answer with seed 0's grid."""
+    route = request.scope.get("route")
+    taken = [p.alias for p in route.dependant.query_params] if isinstance(route, APIRoute) else []
+    for name in request.query_params:
+        if name not in taken:
+            raise UserError(f"unknown parameter {limits.shown(name)!r}: {request.url.path} takes {', '.join(taken) or 'none'}")
+
+
 def api(studio: Studio) -> FastAPI:
     """The /v1 app over `studio` (mount it at /v1)."""
     app = FastAPI(title="ganstudio studio API", version=__version__, docs_url=None, redoc_url=None,
+                  dependencies=[Depends(known_parameters)],
                   description="The images `ganstudio sample|interpolate|walk` writes, byte for byte, over HTTP GET.")
 
     renders = Renders(studio)
@@ -129,7 +141,7 @@ def api(studio: Studio) -> FastAPI:
                      psi: Psi = 1.0) -> Response:
         """A grid of n images from seeds seed..seed+n-1: `ganstudio sample --seed --n --psi`'s grid.png."""
         key = model_of(model)
-        return await renders.answer(key, n, lambda: studio.render_sample(key, seed, n, psi))
+        return await renders.answer(key, "sample", n, lambda: studio.render_sample(key, seed, n, psi))
 
     @app.get("/sweep", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
     async def sweep(dim: Annotated[int, Query(description="The latent dimension that moves (0..nz-1).")],
@@ -139,7 +151,7 @@ def api(studio: Studio) -> FastAPI:
                     psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
         """One dimension moving lo..hi: `ganstudio sample --dim --steps --range [--gif]`'s strip."""
         output, key = _wanted(format, fps), model_of(model)
-        return await renders.answer(key, steps, lambda: studio.render_sweep(key, seed, dim, steps, lo, hi, psi), output)
+        return await renders.answer(key, "sweep", steps, lambda: studio.render_sweep(key, seed, dim, steps, lo, hi, psi), output)
 
     @app.get("/direction", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
     async def direction(name: Annotated[str, Query(description="The class direction (7, sandal, '→ 7'); the model needs `ganstudio directions`.")],
@@ -150,18 +162,18 @@ def api(studio: Studio) -> FastAPI:
                         psi: Psi = 1.0, fps: Fps = 5.0, format: Format = "png") -> Response:
         """Seed's image moving along a class direction: `ganstudio sample --direction --steps --range [--conditional] [--gif]`'s strip."""
         output, key = _wanted(format, fps), model_of(model)
-        return await renders.answer(key, steps, lambda: studio.render_direction_sweep(key, seed, name, steps, lo, hi, psi, conditional), output)
+        return await renders.answer(key, "direction", steps, lambda: studio.render_direction_sweep(key, seed, name, steps, lo, hi, psi, conditional), output)
 
     @app.get("/interpolate", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
     async def interpolate(model: Model = None,
                           seed_from: Annotated[int, Query(description=f"Seed of the first image ({limits.SEED}).")] = 0,
                           seed_to: Annotated[int, Query(description=f"Seed of the last image ({limits.SEED}).")] = 1,
                           steps: Steps = 16,
-                          method: Annotated[str, Query(description="lerp, or slerp (keeps |z| typical).")] = "lerp",
+                          method: Annotated[str, Query(description="slerp (keeps |z| typical), or lerp.")] = limits.INTERPOLATION,
                           psi: Psi = 1.0, fps: Fps = 10.0, format: Format = "png") -> Response:
         """seed_from's image to seed_to's: `ganstudio interpolate --from --to --steps [--slerp] [--gif]`."""
         output, key = _wanted(format, fps), model_of(model)
-        return await renders.answer(key, steps, lambda: studio.render_interpolate(key, seed_from, seed_to, steps, method, psi), output)
+        return await renders.answer(key, "interpolate", steps, lambda: studio.render_interpolate(key, seed_from, seed_to, steps, method, psi), output)
 
     @app.get("/walk", response_class=Response, responses={200: {"content": {"image/png": {}, "image/gif": {}}}})
     async def walk(model: Model = None, seed: Seed = 0, steps: Steps = 60,
@@ -169,7 +181,7 @@ def api(studio: Studio) -> FastAPI:
                    psi: Psi = 1.0, fps: Fps = 15.0, format: Format = "png") -> Response:
         """A smooth random walk from seed's vector: `ganstudio walk --seed --steps --step-size [--gif]`."""
         output, key = _wanted(format, fps), model_of(model)
-        return await renders.answer(key, steps, lambda: studio.render_walk(key, seed, steps, step_size, psi), output)
+        return await renders.answer(key, "walk", steps, lambda: studio.render_walk(key, seed, steps, step_size, psi), output)
 
     @app.get("/models")
     def models() -> dict[str, Any]:
@@ -190,7 +202,7 @@ def docs_page(spec: dict[str, Any], root: str) -> str:
              "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}td,th{padding:2px 8px;text-align:left}</style>",
              f"<h1>{esc(spec['info']['title'])} {esc(spec['info']['version'])}</h1><p>{esc(spec['info'].get('description', ''))}</p>",
              f"<p>Machine-readable: <a href='{esc(root)}/openapi.json'>{esc(root)}/openapi.json</a>. "
-             "Errors: HTTP 400 (a bad value) or 404 (an unknown model) with <code>{\"error\": \"...\"}</code>.</p>"]
+             "Errors: HTTP 400 (a bad value, or a parameter the route does not take) or 404 (an unknown model) with <code>{\"error\": \"...\"}</code>.</p>"]
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             parts.append(f"<h2><code>{esc(method.upper())} {esc(root + path)}</code></h2><p>{esc(op.get('description', ''))}</p>")

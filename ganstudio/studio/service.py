@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from ganstudio.artifact import describe
@@ -25,7 +26,7 @@ from ganstudio.explore.operations import Vector
 from ganstudio.studio import analysis, picker, timeline
 from ganstudio.studio.analysis import Analysis
 from ganstudio.studio.outputs import Outputs
-from ganstudio.studio.session import Session, parse_dims
+from ganstudio.studio.session import Session, State, fitted, parse_dims
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,24 @@ class Studio:
 
     # -- models ------------------------------------------------------------------------------------------
 
-    def generator(self, key: str) -> runtime.Generator:
+    def version(self, key: str) -> tuple[float, float]:
+        """What a model's loaded state is keyed on: the modification times of its weights and of its class
+        directions (0 without them). UnknownModel (HTTP 404) when the model left the disk after the picker's scan."""
         m = self.models.get(key)
-        return analysis.generator(str(m.path), m.weights.stat().st_mtime)
+        try:
+            weights = m.weights.stat().st_mtime
+        except OSError:
+            raise picker.UnknownModel(f"model {limits.shown(key)!r} is no longer on disk: Rescan the models") from None
+        try:
+            return weights, (m.path / class_directions.FILE).stat().st_mtime
+        except OSError:
+            return weights, 0.0
+
+    def generator(self, key: str) -> runtime.Generator:
+        return analysis.generator(str(self.models.get(key).path), self.version(key)[0])
 
     def analysis(self, key: str) -> Analysis:
-        m = self.models.get(key)
-        found = m.path / class_directions.FILE
-        return analysis.analysis(str(m.path), m.weights.stat().st_mtime, found.stat().st_mtime if found.is_file() else 0.0)
+        return analysis.analysis(str(self.models.get(key).path), *self.version(key))
 
     def card_markdown(self, key: str) -> str:
         """The model card, with the model's eval table when it has a current one."""
@@ -121,7 +132,7 @@ class Studio:
         gen = self.generator(model)
         seed_from, seed_to = limits.SEED.check("seed_from", seed_from), limits.SEED.check("seed_to", seed_to)
         steps, psi = limits.SERVE_STEPS.check("steps", steps), limits.PSI.check("psi", psi)
-        if method not in ("lerp", "slerp"):
+        if method not in limits.INTERPOLATIONS:
             raise UserError(f"method {limits.shown(method)!r} must be lerp or slerp")
         if not isinstance(from_current, bool):
             raise UserError(f"from_current {limits.shown(from_current)!r} must be true or false")
@@ -199,14 +210,21 @@ class Studio:
         """The session's current vector, from one consistent copy of it (slider events may change s meanwhile)."""
         return self._now(s)[0]
 
+    def state(self, s: Session) -> tuple[State, dict[str, np.ndarray]]:
+        """(a consistent copy of the tab's state, its model's direction bases), the amounts fitted to those bases:
+        `ganstudio directions` may have made, re-made for another number of classes, or removed them since."""
+        st = s.state()
+        bases = self.analysis(st.model).bases()
+        want = {m: len(b) for m, b in bases.items()}
+        if {m: len(a) for m, a in st.amounts.items()} != want:
+            s.fit_directions(st.model, want)
+            st = replace(st, amounts=fitted(st.amounts, want))
+        return st, bases
+
     def _now(self, s: Session) -> tuple[Vector, str]:
         """(the current vector, the model it is a vector of): one consistent copy, as another event may switch
         the tab's model between reading its state and rendering it."""
-        st = s.state()
-        bases = self.analysis(st.model).bases()
-        if set(st.amounts) != set(bases):  # `ganstudio directions` made or re-made the model's class directions
-            s.fit_directions(st.model, {m: len(b) for m, b in bases.items()})
-            st = s.state()
+        st, bases = self.state(s)
         return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases), st.model
 
     def _start(self, session: Session | None, model: str, seed: int, psi: float) -> Vector:
@@ -241,12 +259,6 @@ class Studio:
     def pick(self, s: Session, index: int) -> None:
         s.pick(index)
 
-    def set_dim(self, s: Session, slot: int, value: float, model: str | None = None) -> int | None:
-        return s.set_dim(slot, value, model)
-
-    def set_amount(self, s: Session, method: str, j: int, value: float, model: str | None = None) -> bool:
-        return s.set_amount(method, j, value, model)
-
     # -- what the panels show ----------------------------------------------------------------------------
 
     def tiles(self, s: Session, model: str, seed: int, n: int, psi: float) -> list[tuple[Image.Image, str]]:
@@ -268,14 +280,6 @@ class Studio:
         with s.lock:
             if s.model == model:  # a switch meanwhile brought its own view
                 s.set_view([int(d) for d in order if wanted is None or d in wanted])
-
-    def slots(self, s: Session, count: int) -> list[Slot]:
-        """The first `count` dimensions of the view, with the value each holds in the current vector."""
-        st = s.state()
-        fx = self.analysis(st.model).effects
-        z = Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, {}, {}).z
-        return [Slot(d, round(min(max(float(z[d]), limits.LATENT.lo), limits.LATENT.hi), 2), fx.rank_of(d), float(fx.scores[d]))
-                for d in st.view[:count]]
 
     def snapshots(self, key: str) -> list[tuple[int, Path]]:
         return timeline.snapshots(self.models.get(key).path)

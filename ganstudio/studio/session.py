@@ -60,11 +60,11 @@ class Session:
             self.amounts = {m: [0.0] * k for m, k in directions.items()}
 
     def fit_directions(self, model: str, directions: Mapping[str, int]) -> None:
-        """The model's direction methods changed under the tab (class directions made or refused meanwhile):
-        amounts for the methods it has now, new ones at 0; nothing happens if the tab has left the model."""
+        """The model's directions changed under the tab (class directions made, re-made for another number of
+        classes, or refused meanwhile): see `fitted`; nothing happens if the tab has left the model."""
         with self.lock:
             if self.model == model:
-                self.amounts = {m: ([*self.amounts.get(m, ()), *[0.0] * k])[:k] for m, k in directions.items()}
+                self.amounts = {m: list(a) for m, a in fitted(self.amounts, directions).items()}
 
     def clear_edits(self) -> None:
         with self.lock:
@@ -179,6 +179,11 @@ class Session:
         for m, a in self.amounts.items():  # this model's directions: a state from elsewhere is cut or padded
             given = [float(x) for x in st.amounts.get(m, ())][: len(a)]
             self.amounts[m] = given + [0.0] * (len(a) - len(given))
+
+
+def fitted(amounts: Mapping[str, Sequence[float]], directions: Mapping[str, int]) -> dict[str, tuple[float, ...]]:
+    """Amounts for the directions a model has now (method -> how many): cut or padded with 0, new methods at 0."""
+    return {m: tuple([*amounts.get(m, ()), *[0.0] * k][:k]) for m, k in directions.items()}
 
 
 def _vector(st: State) -> tuple:

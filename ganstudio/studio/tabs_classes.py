@@ -33,7 +33,7 @@ class Classes:
 
     def show(self, studio: Studio, s: Session) -> list[Any]:
         """Updates for `outputs`: the sliders of the session's model at its amounts, or the note alone."""
-        st = s.state()
+        st, _ = studio.state(s)
         an = studio.analysis(st.model)
         if an.classes is None:
             return [an.class_note, gr.update(visible=False), gr.skip(), *[gr.update(visible=False)] * len(self.sliders)]
@@ -49,7 +49,7 @@ class Classes:
         """Dragging re-renders the image; letting go (or ↺) updates every slider, the dimensions' included."""
         for j, slider in enumerate(self.sliders):
             args = [page.session, slider, page.model, self.conditional]
-            move = functools.partial(_move, j)
+            move = functools.partial(_move, page.studio, j)
             slider.input(on_amount(move, page.show, len(page.current)), args, page.current, **QUIET)
             slider.release(on_amount(move, page.show_all, len(page.view_out)), args, page.view_out, **QUIET)
         self.conditional.input(page.whole(views.set_class_mode), [page.session, self.conditional], page.view_out, **PRIVATE)
@@ -66,8 +66,8 @@ def _note(cd: class_directions.ClassDirections) -> str:
             "its likeness to any other changing along the way.")
 
 
-def _move(j: int, s: Session, value: float, key: str, conditional: bool) -> bool:
-    return views.set_class_amount(s, bool(conditional), j, value, key)
+def _move(studio: Studio, j: int, s: Session, value: float, key: str, conditional: bool) -> bool:
+    return views.set_class_amount(studio, s, bool(conditional), j, value, key)
 
 
 def classes_tab(page: Page) -> Classes:

@@ -14,6 +14,7 @@ from ganstudio.explore import limits
 from ganstudio.studio import views
 from ganstudio.studio.analysis import METHOD_TITLES, METHODS
 from ganstudio.studio.page import PRIVATE, Page, QUIET, RAW, Strip, pixels, ready, ui
+from ganstudio.studio.service import Studio
 from ganstudio.studio.session import Session
 
 SWEEP = "⇆"
@@ -94,13 +95,13 @@ class Directions:
         for m in METHODS:
             for j, slider in enumerate(self.sliders[m]):
                 args = [page.session, slider, page.model]
-                move = functools.partial(_move, m, j)
+                move = functools.partial(_move, page.studio, m, j)
                 slider.input(on_amount(move, page.show, len(page.current)), args, page.current, **QUIET)
                 slider.release(on_amount(move, page.show_all, len(page.view_out)), args, page.view_out, **QUIET)
 
 
-def _move(m: str, j: int, s: Session, value: float, key: str) -> bool:
-    return views.set_amount(s, m, j, value, key)
+def _move(studio: Studio, m: str, j: int, s: Session, value: float, key: str) -> bool:
+    return views.set_amount(studio, s, m, j, value, key)
 
 
 def on_amount(move: Callable[..., bool], shown: Callable[[Session], list[Any]] | None, count: int) -> Callable[..., list[Any]]:

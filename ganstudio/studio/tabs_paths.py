@@ -30,7 +30,7 @@ def interpolate_tab(page: Page) -> Strip:
             dice_to = gr.Button("⚄", scale=0, min_width=60)
         with gr.Row():
             steps = gr.Slider(2, limits.SERVE_STEPS.hi, value=16, step=1, precision=0, label="Steps")
-            method = gr.Radio(["lerp", "slerp"], value="slerp", label="Path", info="slerp keeps |z| typical")
+            method = gr.Radio(list(limits.INTERPOLATIONS), value=limits.INTERPOLATION, label="Path", info="slerp keeps |z| typical")
             fps = gr.Slider(limits.FPS.lo, limits.FPS.hi, value=10.0, step=0.5, label="GIF fps")
         go = gr.Button("Interpolate", variant="primary")
         strip = Strip.build("interpolate", "Interpolation", 8)

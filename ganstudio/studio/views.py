@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.errors import UserError
@@ -34,27 +34,34 @@ def bases(studio: Studio, model: str) -> dict[str, np.ndarray]:
 
 def slots(studio: Studio, s: Session, count: int) -> list[Slot]:
     """The view's first `count` dimensions with their value in the final vector, direction amounts included."""
-    st = s.state()
+    st, b = studio.state(s)
     fx = studio.analysis(st.model).effects
-    z = recipes.z_of(st, bases(studio, st.model), studio.generator(st.model).nz)
+    z = recipes.z_of(st, b, studio.generator(st.model).nz)
     return [Slot(d, round(clamp(limits.LATENT, float(z[d])), 2), fx.rank_of(d), float(fx.scores[d])) for d in st.view[:count]]
 
 
 def set_dim(studio: Studio, s: Session, slot: int, value: float, model: str | None = None) -> int | None:
     """Slider `slot` moved: the dimension it shows takes `value` in the final vector (so a dimension slider
-    and the direction sliders agree); None when the event belongs to a model the tab has left."""
+    and the direction sliders agree); None when the event belongs to a model the tab has left.
+
+    The model's directions are looked up before the tab's lock is taken: a first analysis takes a second, and
+    the tab's other events must not wait for it."""
+    st, b = studio.state(s)
+    nz = studio.generator(st.model).nz
     with s.lock:
-        if model is not None and model != s.model:
+        if s.model != st.model or (model is not None and model != s.model):
             return None
         s.remember(f"slot {slot}")
         dim = s.set_dim(slot, value, model)
         if dim is not None:
-            nz = studio.generator(s.model).nz
-            s.set_edit(dim, s.edits[dim] - float(recipes.offset(s.amounts, bases(studio, s.model), nz)[dim]))
+            s.set_edit(dim, s.edits[dim] - float(recipes.offset(s.amounts, b, nz)[dim]))
         return dim
 
 
-def set_amount(s: Session, method: str, j: int, value: float, model: str | None = None) -> bool:
+def set_amount(studio: Studio, s: Session, method: str, j: int, value: float, model: str | None = None) -> bool:
+    """Direction j of `method` moved (after the amounts were fitted to the model's directions now); False when
+    the event belongs to a model the tab has left."""
+    studio.state(s)
     with s.lock:
         if model is not None and model != s.model:
             return False
@@ -66,10 +73,11 @@ def class_method(conditional: bool) -> str:
     return class_directions.CONDITIONAL if conditional else class_directions.CLASS
 
 
-def set_class_amount(s: Session, conditional: bool, j: int, value: float, model: str | None = None) -> bool:
+def set_class_amount(studio: Studio, s: Session, conditional: bool, j: int, value: float, model: str | None = None) -> bool:
     """A class slider moved: its amount, along the plain or the conditional direction as the checkbox says (the
     other kind's amounts are moved over first, so one kind drives the image at a time)."""
     to = class_method(conditional)
+    studio.state(s)  # the amounts fitted to the model's class directions now
     with s.lock:
         if model is not None and model != s.model:
             return False
@@ -121,8 +129,10 @@ def restore_png(studio: Studio, s: Session, path: str | None) -> str:
         raise UserError("no file arrived: drop a PNG that ganstudio wrote, or any image to project")
     name = Path(path).name[:60]
     try:
-        recipe = images.read_recipe(path)
-    except (UserError, UnidentifiedImageError, OSError, ValueError):  # said without the server's own path
+        recipe = images.read_recipe(path)  # its size checked before anything is decoded
+    except images.TooLarge:
+        raise
+    except UserError:  # said without the server's own path
         raise UserError(f"{name}: not an image ganstudio can read (drop a PNG ganstudio wrote, or a PNG/JPEG/WebP to project)") from None
     if recipe is None:
         return project(studio, s, path)
@@ -211,8 +221,8 @@ def pick_frame(s: Session, name: str, index: object) -> None:
 
 def direction_sweep(studio: Studio, s: Session, method: str, j: int, steps: int, lo: float, hi: float) -> str:
     """The current image moving along direction j of `method` from lo to hi: a strip PNG with its recipe."""
-    st = s.state()
-    gen, b = studio.generator(st.model), bases(studio, st.model)
+    st, b = studio.state(s)
+    gen = studio.generator(st.model)
     if method not in b or not 0 <= j < len(b[method]):
         raise UserError(f"no direction {method} {j + 1} for this model")
     steps = int(limits.SERVE_STEPS.check("steps", steps))
@@ -246,9 +256,9 @@ def before(studio: Studio, s: Session) -> tuple[str, str]:
 
 def downloads(studio: Studio, s: Session) -> list[str]:
     """The current image at each of DOWNLOAD_SIZES px, nearest neighbour and without the grid's border."""
-    st = s.state()
+    st, b = studio.state(s)
     gen = studio.generator(st.model)
-    r = operations.still(gen, Vector.edited(st.seed, st.psi, gen.nz, st.edits, st.amounts, bases(studio, st.model)))
+    r = operations.still(gen, Vector.edited(st.seed, st.psi, gen.nz, st.edits, st.amounts, b))
     img = images.single(r.frames[0][0])
     stem = f"seed{st.seed}" + ("" if r.recipe["op"] == "sample" else "-edited")
     return [studio.out.enlarged(img, {**r.recipe, "enlarged_to": px}, f"{stem}-{px}px", px) for px in DOWNLOAD_SIZES]
