@@ -1,9 +1,9 @@
 """Where generators live and how a `--model NAME|PATH` argument finds one.
 
 A model is a directory holding generator.safetensors (+ generator.onnx, card.json). It is named by
-  - a name from a checkpoints folder ($GANSTUDIO_CHECKPOINTS, ./checkpoints, or the one shipped beside
-    the package; checkpoints/mnist-dcgan is the default model), else from a runs folder ($GANSTUDIO_RUNS,
-    ./runs);
+  - a name from a checkpoints folder ($GANSTUDIO_CHECKPOINTS, ./checkpoints, or the shipped one: the checkout's
+    checkpoints/ or an installed wheel's copy, see ganstudio.shipped; mnist-dcgan is the default model), else
+    from a runs folder ($GANSTUDIO_RUNS, ./runs);
   - a path to such a directory (a checkpoint, or a training run directory once the run has exported);
   - a path to one of its files (generator.safetensors, generator.onnx or card.json).
 """
@@ -14,12 +14,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganstudio import shipped
 from ganstudio.artifact import rundir
 from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS
 from ganstudio.errors import UserError
 
 DEFAULT_MODEL = "mnist-dcgan"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = shipped.ROOT  # the checkout, or ganstudio/_shipped in an installed wheel
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def checkpoint_roots() -> list[Path]:
     roots = []
     if env := os.environ.get("GANSTUDIO_CHECKPOINTS"):
         roots.append(Path(env))
-    roots += [Path.cwd() / "checkpoints", REPO_ROOT / "checkpoints"]
+    roots += [Path.cwd() / "checkpoints", shipped.CHECKPOINTS]
     unique: list[Path] = []
     for r in roots:
         if r.is_dir() and r.resolve() not in unique:

@@ -103,6 +103,7 @@ def eval_cmd(
     seed: SeedOpt = 0,
     data: Annotated[Optional[str], typer.Option("--data", help="Where the dataset is, if not where `train` finds it.")] = None,
     features: Annotated[Optional[Path], typer.Option("--features", help="An ONNX feature extractor of your own ((B, C, H, W) in [0, 1] -> (B, D)).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the model's eval even when it was made with more samples than --n.")] = False,
 ) -> None:
     """How close are the samples to the data, how much of it do they cover, do they copy it? Writes eval.json beside the model.
 
@@ -119,7 +120,11 @@ def eval_cmd(
     from ganstudio.eval.run import check_n
 
     check_n(n)
-    result, path = evaluate_model(model, n, seed, data, str(features) if features else None, progress=True)
+    if not replace:
+        _keep_larger_eval(model, n)
+    # bars only where they are drawn: into a file or a pipe rich would leave a stray blank line before any error
+    bars = Console(stderr=True).is_terminal
+    result, path = evaluate_model(model, n, seed, data, str(features) if features else None, progress=bars)
     console = Console()
     table = Table("measure", "this model", "real vs real", title=f"{result.dataset}: {result.n:,} samples", title_justify="left")
     for row in report.table(result):
@@ -134,6 +139,18 @@ def eval_cmd(
         console.print(line, highlight=False, markup=False)
     console.print(f"wrote {path}" + (f" and {path.parent / report.SHEET_FILE}" if result.memorisation else ""))
     console.print(report.time_line(result), highlight=False)
+
+
+def _keep_larger_eval(model: str | None, n: int) -> None:
+    """Refuse to replace a model's current eval with one of fewer samples (a rougher estimate) unless --replace says so."""
+    from ganstudio.artifact import catalog
+    from ganstudio.eval import report
+
+    found = catalog.resolve(model)
+    kept, current = report.read(found)
+    if kept is not None and current and kept.n > n:
+        raise UserError(f"{found.path / report.EVAL_FILE} holds an eval of {kept.n:,} samples of these weights; --n {n:,} would "
+                        "replace it with a rougher one: add --replace to do so (or copy the model directory and evaluate the copy)")
 
 
 @app.command()
