@@ -20,6 +20,7 @@ from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS
 from ganstudio.errors import UserError
 
 DEFAULT_MODEL = "mnist-dcgan"
+HUB_GRAPH = f"onnx/{GRAPH}"  # where a Hugging Face Hub folder (`export --hf`) keeps the graph
 REPO_ROOT = shipped.ROOT  # the checkout, or ganstudio/_shipped in an installed wheel
 
 
@@ -35,7 +36,9 @@ class ModelDir:
 
     @property
     def graph(self) -> Path:
-        return self.path / GRAPH
+        """generator.onnx beside the weights, or onnx/generator.onnx in a Hub folder that has no plain one."""
+        plain = self.path / GRAPH
+        return self.path / HUB_GRAPH if not plain.is_file() and (self.path / HUB_GRAPH).is_file() else plain
 
     @property
     def name(self) -> str:

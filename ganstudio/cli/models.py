@@ -63,14 +63,19 @@ def export(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
     triton: Annotated[Optional[Path], typer.Option("--triton", help="Instead, write the exported model into this Triton Inference Server model repository (no torch needed).")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", help="With --triton: the largest batch Triton forms from queued requests (1..1024).")] = 64,
+    hf: Annotated[Optional[Path], typer.Option("--hf", help="Instead, write a Hugging Face Hub model folder here (new or empty): README.md model card, the safetensors, config.json, onnx/, grid (no torch needed).")] = None,
 ) -> None:
     """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
 
     The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
 
     Examples: `ganstudio export runs/mnist-dcgan`, `ganstudio export mnist-dcgan --triton models/` (writes
-    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md)
+    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md),
+    `ganstudio export mnist-dcgan --hf hub/mnist-dcgan` (then `huggingface-cli upload USER/mnist-dcgan hub/mnist-dcgan`)
     """
+    if hf is not None:
+        _export_hub(str(run), hf, out is not None or triton is not None or max_batch != 64)
+        return
     if triton is not None:
         if out is not None:
             raise UserError("--out and --triton: give one (--triton DIR is where the repository goes)")
@@ -93,6 +98,17 @@ def export(
     warn_short_run(card)
     if (report := (out or run) / rundir.REPORT_FILE).is_file():
         typer.echo(f"report: {report}")
+
+
+def _export_hub(model: str, folder: Path, other_options: bool) -> None:
+    """`export MODEL --hf DIR`: the Hub folder (ganstudio.deploy.hub), from any exported model."""
+    if other_options:
+        raise UserError("--hf DIR writes the Hub folder on its own: leave out --out, --triton and --max-batch")
+    from ganstudio.deploy.hub import write_folder
+
+    written = write_folder(model, folder)
+    typer.echo(f"wrote {written}/ (README.md, generator.safetensors, config.json, onnx/generator.onnx, grid.png)")
+    typer.echo(f"push it: huggingface-cli upload USER/{written.name} {written}; load it back: ganstudio sample --model {written}")
 
 
 @app.command(name="eval")
