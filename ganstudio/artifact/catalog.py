@@ -1,9 +1,9 @@
 """Where generators live and how a `--model NAME|PATH` argument finds one.
 
 A model is a directory holding generator.safetensors (+ generator.onnx, card.json). It is named by
-  - a name from a checkpoints folder ($GANSTUDIO_CHECKPOINTS, ./checkpoints, or the one shipped beside
-    the package; checkpoints/mnist-dcgan is the default model), else from a runs folder ($GANSTUDIO_RUNS,
-    ./runs);
+  - a name from a checkpoints folder ($GANSTUDIO_CHECKPOINTS, ./checkpoints, or the shipped one: the checkout's
+    checkpoints/ or an installed wheel's copy, see ganstudio.shipped; mnist-dcgan is the default model), else
+    from a runs folder ($GANSTUDIO_RUNS, ./runs);
   - a path to such a directory (a checkpoint, or a training run directory once the run has exported);
   - a path to one of its files (generator.safetensors, generator.onnx or card.json).
 """
@@ -14,12 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganstudio import shipped
 from ganstudio.artifact import rundir
 from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS
 from ganstudio.errors import UserError
 
 DEFAULT_MODEL = "mnist-dcgan"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+HUB_GRAPH = f"onnx/{GRAPH}"  # where a Hugging Face Hub folder (`export --hf`) keeps the graph
+REPO_ROOT = shipped.ROOT  # the checkout, or ganstudio/_shipped in an installed wheel
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,9 @@ class ModelDir:
 
     @property
     def graph(self) -> Path:
-        return self.path / GRAPH
+        """generator.onnx beside the weights, or onnx/generator.onnx in a Hub folder that has no plain one."""
+        plain = self.path / GRAPH
+        return self.path / HUB_GRAPH if not plain.is_file() and (self.path / HUB_GRAPH).is_file() else plain
 
     @property
     def name(self) -> str:
@@ -46,7 +50,7 @@ def checkpoint_roots() -> list[Path]:
     roots = []
     if env := os.environ.get("GANSTUDIO_CHECKPOINTS"):
         roots.append(Path(env))
-    roots += [Path.cwd() / "checkpoints", REPO_ROOT / "checkpoints"]
+    roots += [Path.cwd() / "checkpoints", shipped.CHECKPOINTS]
     unique: list[Path] = []
     for r in roots:
         if r.is_dir() and r.resolve() not in unique:

@@ -34,6 +34,7 @@ BackendOpt = Annotated[str, typer.Option("--backend", help="onnx (fast, no torch
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
 GifOpt = Annotated[bool, typer.Option("--gif", help="Also write an animated GIF.")]
 FpsOpt = Annotated[float, typer.Option("--fps", help=f"GIF frames per second ({limits.FPS}).")]
+ScaleOpt = Annotated[int, typer.Option("--scale", help=f"With --gif: enlarge its frames this many times, nearest neighbour ({limits.GIF_SCALE}; the PNGs stay at the model's size).")]
 
 
 def _err(message: str) -> None:

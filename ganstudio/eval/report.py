@@ -86,7 +86,8 @@ def table(result: Result) -> list[tuple[str, str, str]]:
 def space_line(result: Result) -> str:
     s = result.space
     acc = f", {s['held_out_accuracy']:.1%} held-out accuracy" if s.get("held_out_accuracy") else ""
-    note = "" if s.get("kind") == "user" else "; ganstudio's own feature space, so these are not Inception-FID numbers"
+    note = {"user": "", "inception": "; FD is FID here: comparable to a paper's only at the same n (papers use 50,000) against "
+            "the same reference set"}.get(s.get("kind"), "; ganstudio's own feature space, so these are not Inception-FID numbers")
     return f"features: {s.get('name')} ({s.get('what')}{acc}; {s.get('feature_layer')}){note}"
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ganstudio.data import datasets
 from ganstudio.errors import UserError
-from ganstudio.eval import classes, copying, features, metrics, realside, split
+from ganstudio.eval import classes, copying, features, inception, metrics, realside, split
 from ganstudio.explore import latent
 
 MAX_N = 10_000
@@ -120,7 +120,7 @@ def evaluate(
 ) -> Result:
     """Score n samples of `generator` against `dataset_name` (see the module docstring).
 
-    feature_net: an ONNX file (default: the dataset's shipped net); memorisation: also run the copying
+    feature_net: an ONNX file, or "inception" (eval.inception) (default: the dataset's shipped net); memorisation: also run the copying
     test (the slowest part); tick(stage, k): progress, k units of "generate", "featurise" or "metrics" ("n": the n used);
     warn(message): told when the real side cannot be cached.
     """
@@ -130,7 +130,8 @@ def evaluate(
     ds = _dataset(dataset_name, data_dir, size)
     if ds.channels != channels:
         raise UserError(f"the generator draws {channels}-channel images but {dataset_name} has {ds.channels}")
-    net = features.user(feature_net) if feature_net else features.for_dataset(dataset_name)
+    net = (inception.net() if feature_net == inception.NAME else features.user(feature_net) if feature_net
+           else features.for_dataset(dataset_name))
     train_idx, held_idx = split.split(dataset_name, len(ds.images))
     n = min(n, len(train_idx), len(held_idx))
     if n < MIN_N:

@@ -80,6 +80,7 @@ SEED = Bound(0, MAX_SEED, integer=True)
 # mean (interpolations of zero vectors, walks that stand still), so 0 is outside.
 PSI = Bound(0.0, 2.0, open_lo=True)
 FPS = Bound(0.5, 50.0)  # GIF frames per second
+GIF_SCALE = Bound(1, 16, integer=True)  # the CLI's GIFs enlarged this many times (a 32 px model: up to 512 px)
 STEP_SIZE = Bound(0.001, 1.0)  # a random walk's step, relative to |z|
 DIMS_PER_SWEEP = Bound(1, 16, integer=True)
 INTERPOLATIONS = ("lerp", "slerp")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
 from torchvision.utils import save_image
 
@@ -35,6 +34,7 @@ from ganstudio.train.monitor import Monitor, Sampler, diversity, evaluate, grad_
 from ganstudio.train.watchdog import Watchdog
 from ganstudio.train.losses import Loss, Metrics, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
+from ganstudio.train.progress import TrainProgress
 from ganstudio.train.recipe import Recipe
 from ganstudio.train.tricks import DiffAugment, InstanceNoise
 
@@ -270,11 +270,7 @@ def train(
         checkpoint(back, elapsed())  # the lowered rate becomes part of the resume point
         return back
 
-    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn(), TextColumn("{task.fields[health]}")]
-    # Redrawn twice a second: the bar moves only every log_every steps, and the default ten redraws a
-    # second cost a measurable share of a small step on a 2-core CPU (docs/performance.md).
-    with Progress(*columns, console=console, transient=False, refresh_per_second=2) as progress, contextlib.closing(monitor):
+    with TrainProgress(console, steps) as progress, contextlib.closing(monitor):
         task = progress.add_task("train", total=steps, completed=start, health="")
         step = start
         while step < steps:

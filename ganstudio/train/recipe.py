@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from ganstudio import shipped
 from ganstudio.errors import UserError
 
-# ./train, then the recipes beside the package (train/*.toml at the repository root).
-RECIPE_DIRS = (Path.cwd() / "train", Path(__file__).resolve().parents[2] / "train")
+# ./train, then the shipped recipes (train/*.toml at the checkout's root, or the wheel's copy).
+RECIPE_DIRS = (Path.cwd() / "train", shipped.RECIPES)
 # The recipe `ganstudio train DATASET` uses.
 DEFAULT_RECIPES = {
     "mnist": "mnist-dcgan",
