@@ -59,6 +59,9 @@ def test_a_class_coded_models_class_dimensions_are_reported_apart():
     assert named.isdisjoint({0, 1, 2})  # the class code is neither weakest nor strongest
     assert [dim for dim, _ in d["weakest"][:4]] == [8, 9, 10, 11]
     assert summary(fractions, classes=0)["strongest"][0] == [0, 2.0]
+    every = measure_with(linear(np.eye(4)), flat, 4, seed=0, classes=4).to_dict()  # nz = classes: nothing else to move
+    assert every["dimensions"]["features"]["dimensions"] == 0
+    assert latent_space.lines(every)[0] == "dimensions that matter: none outside the 4 that code the class"
     assert THRESHOLD == pytest.approx(1 / 3)
 
 

@@ -155,12 +155,15 @@ def lines(d: dict[str, Any]) -> list[str]:
     f, p = d["dimensions"]["features"], d["dimensions"]["pixels"]
     few = lambda pairs: ", ".join(f"{dim} ({v:.2f})" for dim, v in pairs)  # noqa: E731
     coded = f" outside the {d['classes']} that code the class" if d["classes"] else ""
-    out = [
-        f"dimensions that matter: {f['matter']} of {f['dimensions']}{coded} move the image at least "
-        f"{d['threshold']:.2f} of the distance between two random samples when set from -{d['move']:g} to +{d['move']:g} "
-        f"(median {f['median']:.2f}; in pixels {p['matter']} of {p['dimensions']}, median {p['median']:.2f}); "
-        f"weakest {few(f['weakest'])}; strongest {few(f['strongest'])}",
-    ]
+    if f["dimensions"] == 0:
+        out = [f"dimensions that matter: none outside the {d['classes']} that code the class"]
+    else:
+        out = [
+            f"dimensions that matter: {f['matter']} of {f['dimensions']}{coded} move the image at least "
+            f"{d['threshold']:.2f} of the distance between two random samples when set from -{d['move']:g} to +{d['move']:g} "
+            f"(median {f['median']:.2f}; in pixels {p['matter']} of {p['dimensions']}, median {p['median']:.2f}); "
+            f"weakest {few(f['weakest'])}; strongest {few(f['strongest'])}",
+        ]
     if d["classes"]:
         out.append(f"class dimensions: 0..{d['classes'] - 1} pick the class; setting one to ±{d['move']:g} moves the image "
                    f"{f['class_median']:.2f} of a random pair's distance (median)")
