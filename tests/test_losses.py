@@ -9,7 +9,7 @@ from torch import nn
 
 from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator
 from ganstudio.train import recipe
-from ganstudio.train.losses import DCGANLoss, FeatureMatching, WGANGPLoss, build_loss, feature_distance, gradient_penalty
+from ganstudio.train.losses import DCGANLoss, FeatureMatching, ModeSeeking, WGANGPLoss, build_loss, feature_distance, gradient_penalty
 
 
 class Linear(nn.Module):
@@ -205,3 +205,42 @@ def test_a_whole_wgan_gp_step_runs_under_bf16_autocast():
     assert all(torch.isfinite(v) for v in (*m_d.values(), *m_g.values()))
     assert m_d["gp"].dtype == torch.float32 and loss_d.dtype == torch.float32 and loss_g.dtype == torch.float32
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in g.parameters())
+
+
+def test_mode_seeking_is_the_weight_over_image_distance_per_latent_distance():
+    # halves pair up: (0, 2) and (1, 3). Images differ by 0.5 and 0 per pixel: mean 0.25; latents by 2 and 1: mean 1.5
+    fake = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2), torch.full((1, 2, 2), 0.5), torch.ones(1, 2, 2)])
+    z = torch.tensor([[0.0, 0.0], [0.0, 0.0], [2.0, 2.0], [1.0, -1.0]])
+    term, m = ModeSeeking(3.0)(fake, z)
+    assert m["mode_seeking_ratio"].item() == pytest.approx(0.25 / 1.5)
+    assert term.item() == pytest.approx(3.0 / (0.25 / 1.5 + ModeSeeking.EPS))
+
+
+def test_mode_seeking_pushes_the_images_of_two_latents_apart():
+    fake = torch.stack([torch.zeros(1, 2, 2), torch.full((1, 2, 2), 0.5)]).requires_grad_(True)
+    z = torch.tensor([[0.0], [1.0]])
+    term, _ = ModeSeeking(1.0)(fake, z)
+    term.backward()
+    assert (fake.grad[0] > 0).all() and (fake.grad[1] < 0).all()  # descending moves image 0 down, image 1 up
+    closer = fake.detach().clone()
+    closer[1] -= 0.1
+    assert ModeSeeking(1.0)(closer, z)[0] > term  # nearer images cost more
+
+
+def test_mode_seeking_pairs_only_images_of_one_class():
+    labels = torch.tensor([3, 1, 3, 3, 1, 0, 2, 3])
+    i, j = ModeSeeking.pairs(len(labels), labels, labels.device)
+    assert torch.equal(labels[i], labels[j]) and len(i) == 3  # two pairs of 3s, one of 1s, none of 0 or 2
+    assert len(set(i.tolist()) | set(j.tolist())) == 6  # disjoint
+    # same-class pairs alike, classes far apart: the cross-class distances must not count
+    fake = labels.float().reshape(-1, 1, 1, 1) * 10.0
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    assert ModeSeeking(1.0)(fake, z, labels)[1]["mode_seeking_ratio"].item() == 0.0
+    assert ModeSeeking(1.0)(fake, z)[1]["mode_seeking_ratio"].item() > 1.0  # unlabelled halves do pair across classes
+
+
+def test_mode_seeking_adds_nothing_when_no_two_rows_share_a_class():
+    fake = torch.rand(3, 1, 2, 2, requires_grad=True)
+    term, m = ModeSeeking(1.0)(fake, torch.randn(3, 4), torch.tensor([0, 1, 2]))
+    term.backward()
+    assert term.item() == 0.0 and m["mode_seeking_ratio"].item() == 0.0 and not fake.grad.any()

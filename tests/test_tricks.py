@@ -8,7 +8,9 @@ from torch import nn
 
 from ganstudio.data import datasets
 from ganstudio.errors import UserError
+from ganstudio.artifact import rundir
 from ganstudio.train import loop, recipe, state
+from ganstudio.train.models import coded_as
 from ganstudio.train.optim import build_optimizers, lr_at, momentum_at, schedule
 from ganstudio.train.tricks import HOLE, SHIFT, DiffAugment, InstanceNoise
 
@@ -199,6 +201,10 @@ def test_wgan_gp_recipes_get_the_papers_defaults():
         dict(critic_norm="group"),
         dict(augment="flip"),
         dict(augment="translation,translation"),
+        dict(mode_seeking=-1.0),
+        dict(mode_seeking=101.0),
+        dict(mode_seeking=1.0, batch_size=1),
+        dict(mode_seeking=1.0, class_code=True, batch_size=10),  # a batch of 10 may hold no two of one digit
     ],
 )
 def test_invalid_combinations_are_refused_in_one_place(values):
@@ -254,3 +260,39 @@ def test_the_lr_decay_cannot_overflow_at_any_step_the_recipe_allows():
     assert lr_at(r, 0.01, 100) == pytest.approx(0.01 / 1.01**100, rel=1e-12)
     unfloored = recipe.make(optimizer="sgd", lr_decay=1.01)
     assert lr_at(unfloored, 0.01, recipe.MAX_STEPS) == 0.0
+
+
+@pytest.mark.parametrize("model", ["dcgan", "wgan-gp", "mlp"])
+def test_mode_seeking_reaches_g_of_any_model_from_a_recipe(monkeypatch, tmp_path, model):
+    monkeypatch.setattr(loop, "export_run", lambda run_dir: None)
+    values = dict(model=model, steps=2, batch_size=16, mode_seeking=1.0, nz=16, class_code=model == "dcgan")
+    loop.train(recipe.make(**{**TINY, **values}), tmp_path / "run", tensorboard=False)
+    rows = rundir.read_rows(tmp_path / "run" / rundir.METRICS_FILE)
+    assert len(rows) == 2 and all(row["mode_seeking_ratio"] > 0 for row in rows)
+
+
+def spread_within_a_class(g: nn.Module, nz: int, classes: int) -> float:
+    """Per-pixel standard deviation over 64 latents of one class, averaged over pixels and classes."""
+    z = torch.randn(64 * classes, nz, generator=torch.Generator().manual_seed(99))
+    y = torch.arange(classes).repeat_interleave(64)
+    with torch.no_grad():
+        x = g.eval()(coded_as(z, y, classes))
+    return x.reshape(classes, 64, -1).std(1).mean().item()
+
+
+def test_mode_seeking_makes_a_class_coded_g_draw_more_varied_images_of_each_class(monkeypatch, tmp_path):
+    """The same tiny class-coded run (same seed, same data) with and without the term."""
+    made: dict[float, nn.Module] = {}
+    build = loop.build_models
+    monkeypatch.setattr(loop, "export_run", lambda run_dir: None)
+    for weight in (0.0, 1.0):
+        def keeping(r, ds, weight=weight):
+            g, d, arch = build(r, ds)
+            made[weight] = g
+            return g, d, arch
+
+        monkeypatch.setattr(loop, "build_models", keeping)
+        values = dict(steps=40, batch_size=32, nz=16, class_code=True, mode_seeking=weight, ema_decay=0.0)
+        loop.train(recipe.make(**{**TINY, **values}), tmp_path / f"run{weight}", tensorboard=False)
+    without, with_term = (spread_within_a_class(made[w], 16, 10) for w in (0.0, 1.0))
+    assert with_term > 1.2 * without

@@ -42,7 +42,7 @@ def evaluate_model(
 
     gen = runtime.load(model)
     warn = lambda message: Console(stderr=True).print(f"[yellow]{message}", soft_wrap=True)  # noqa: E731
-    args = dict(n=n, seed=seed, data_dir=data_dir, feature_net=feature_net, model_sha256=gen.sha256,
+    args = dict(n=n, seed=seed, data_dir=data_dir, feature_net=feature_net, model_sha256=gen.sha256, measure_latent=True,
                 held_out_seen=held_out_seen(gen.card.training.get("recipe")), warn=warn)
     if progress:
         from ganstudio.eval.progress import bar

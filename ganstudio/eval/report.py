@@ -17,6 +17,7 @@ from ganstudio.artifact import atomic
 from ganstudio.artifact.catalog import ModelDir
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.data import datasets
+from ganstudio.eval import latent_space
 from ganstudio.eval.run import FORMAT, Result, Source
 from ganstudio.explore import images, latent
 
@@ -111,6 +112,8 @@ def lines(result: Result, current: bool) -> list[str]:
         seen = {True: "; note: this generator trained on the held-out images too, so the test is weaker",
                 False: "", None: ""}[result.held_out_seen]
         out.append(f"memorisation: {result.memorisation['verdict']}{seen}")
+    if result.latent_space:
+        out += latent_space.lines(result.latent_space)
     return out
 
 
@@ -121,7 +124,7 @@ def time_line(result: Result) -> str:
             "cache": "read from the cache"}.get(result.real_side or "", "computed")
     return (f"took {s.get('generate', 0):.1f} s generating, {s.get('featurise', 0):.1f} s featurising and "
             f"{s.get('metrics', 0):.1f} s scoring the samples; the real side (the data's features and baseline): "
-            f"{s.get('real_side', 0):.1f} s, {side}")
+            f"{s.get('real_side', 0):.1f} s, {side}" + (f"; the latent space: {s['latent_space']:.1f} s" if "latent_space" in s else ""))
 
 
 def markdown(model: ModelDir) -> tuple[list[str], Path | None]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ganstudio.data import datasets
 from ganstudio.errors import UserError
-from ganstudio.eval import classes, copying, features, inception, metrics, realside, split
+from ganstudio.eval import classes, copying, features, inception, latent_space, metrics, realside, split
 from ganstudio.explore import latent
 
 MAX_N = 10_000
@@ -58,6 +58,7 @@ class Result:
     seconds: dict[str, float] = field(default_factory=dict)  # generate, featurise, metrics (the samples'); real_side
     held_out_seen: bool | None = None  # whether the generator trained on the held-out images (None: unknown)
     real_side: str | None = None  # "computed" at the dataset's first eval, else read from the "cache" (eval.realside)
+    latent_space: dict[str, Any] | None = None  # LatentSpace.to_dict(): dimensions that matter, path length
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
@@ -113,6 +114,7 @@ def evaluate(
     data_dir: str | None = None,
     feature_net: str | None = None,
     memorisation: bool = True,
+    measure_latent: bool = False,
     model_sha256: str = "",
     held_out_seen: bool | None = None,
     tick: Callable[[str, int], None] = lambda stage, k: None,
@@ -121,8 +123,9 @@ def evaluate(
     """Score n samples of `generator` against `dataset_name` (see the module docstring).
 
     feature_net: an ONNX file, or "inception" (eval.inception) (default: the dataset's shipped net); memorisation: also run the copying
-    test (the slowest part); tick(stage, k): progress, k units of "generate", "featurise" or "metrics" ("n": the n used);
-    warn(message): told when the real side cannot be cached.
+    test (the slowest part); measure_latent: also measure the latent space (eval.latent_space: the generator must be a
+    loaded model, whose float output it reads); tick(stage, k): progress, k units of "generate", "featurise" or
+    "metrics" ("n": the n used); warn(message): told when the real side cannot be cached.
     """
     check_n(n)
     probe = generator.images(latent.z_batch(seed, 1, generator.nz))  # (1, H, W, C)
@@ -177,13 +180,17 @@ def evaluate(
             copied = found.to_dict()
             copied["pairs"] = [(i, int(mem_idx[j])) for i, j in found.pairs]  # dataset indices
         tick("metrics", 1)
+    space = None
+    if measure_latent:
+        with clock("latent_space"):
+            space = latent_space.measure(generator, lambda x: net.run(x)[0], seed).to_dict()  # type: ignore[arg-type]
     return Result(
         model_sha256=model_sha256, dataset=dataset_name, n=n, seed=seed,
         sizes={"training_part": len(train_idx), "held_out_part": len(held_idx), "reference": n, "generated": n,
                "held_out": n, "memorisation_search": len(mem_idx) if memorisation else 0},
         space=net.space, metrics=_rounded(scores), k=dict(metrics.K), baseline=_rounded(real.baseline), classes=coverage,
         baseline_unrecognisable=unrecognisable, memorisation=copied, seconds=clock.seconds, held_out_seen=held_out_seen,
-        real_side=source,
+        real_side=source, latent_space=space,
     )
 
 

@@ -32,7 +32,7 @@ from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenera
 from ganstudio.train import devices, distributed, state
 from ganstudio.train.monitor import Monitor, Sampler, diversity, evaluate, grad_norms, layer_weights, summary
 from ganstudio.train.watchdog import Watchdog
-from ganstudio.train.losses import Loss, Metrics, build_loss
+from ganstudio.train.losses import Loss, Metrics, ModeSeeking, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.progress import TrainProgress
 from ganstudio.train.recipe import Recipe
@@ -128,14 +128,19 @@ def judged(d: Callable, labels: Tensor | None) -> Callable:
 
 def generator_backward(
     loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable, labels: Tensor | None = None,
+    extra: Callable[[], tuple[Tensor, Metrics]] | None = None,
 ) -> Metrics:
     """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
     weight gradients, a third of its backward pass (docs/performance.md), and leaves D's .grad alone.
-    Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap)."""
+    Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap).
+    extra: a further term of G's loss that needs no D (mode seeking), added under the same autocast."""
     d.requires_grad_(False)
     try:
         with amp():
             loss_g, metrics = loss.generator(judged(d, labels), fake, real, step)
+            if extra is not None:
+                term, more = extra()
+                loss_g, metrics = loss_g + term, metrics | more
         loss_g.backward()
     finally:
         d.requires_grad_(True)
@@ -191,6 +196,7 @@ def train(
     loss = build_loss(r, noise, world)
     instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
     augment = DiffAugment(r.augment, noise, world)
+    mode_seeking = ModeSeeking(r.mode_seeking) if r.mode_seeking else None
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
     classes = arch.get("classes", 0)
     labels = torch.from_numpy(ds.labels.astype("int64")).to(device) if classes else None
@@ -295,7 +301,9 @@ def train(
 
             # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
-            m_g = generator_backward(loss, d, fake, real, step, amp, y)
+            # With mode_seeking, G's clean images (before noise and augmentation) are compared with their latents.
+            diverse = functools.partial(mode_seeking, clean_fake, z, y) if mode_seeking else None
+            m_g = generator_backward(loss, d, fake, real, step, amp, y, diverse)
             m |= m_g | grad_norms("G", g_layers)
             opt_g.step()
             if g_ema is not None:

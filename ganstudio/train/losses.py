@@ -6,6 +6,7 @@ Sigmoid+BCELoss kernels). The generator objective is
   minimax        log(1 - D(G(z)))  the original game; its gradient vanishes when D is confident
 WGANGPLoss is the Wasserstein critic with a gradient penalty (Gulrajani et al. 2017).
 FeatureMatching adds (or substitutes) a feature-statistics term to any of them on the generator side.
+ModeSeeking is a further term for G under any of them: it needs the latents, which the loop hands it.
 
 Every loss has discriminator(d, real, fake) and generator(d, fake, real, step); `d(x)` returns
 (scores (B,), features). A class-conditional D arrives with the step's labels bound (loop.judged). Metrics are detached device tensors: the Monitor syncs them once per interval.
@@ -143,6 +144,44 @@ class FeatureMatching:
         adversarial, metrics = self.adversarial.generator(d_once, fake, real, step)
         loss = adversarial + term
         return loss, {"loss_g": loss.detach(), "loss_g_adv": metrics["loss_g"], "feature_distance": distance.detach()}
+
+
+class ModeSeeking:
+    """weight / (ratio + EPS), ratio = mean |G(z1) - G(z2)| / mean |z1 - z2| over pairs of one batch (Mao et al. 2019).
+
+    Minimising it maximises how far apart two latents' images are per unit of latent distance, so G cannot
+    ignore part of z (the failure of class-coded generators: the class leads, the rest of z barely moves the
+    image). The reciprocal is the paper's own code's form: its gradient falls as 1/ratio^2, so the pull is
+    strong on a G that ignores z and fades once images differ. A class-coded batch pairs only images of one class: a pair across
+    classes would reward the class code, not the rest of z. Distances in fp32, whatever the autocast.
+    """
+
+    EPS = 1e-5
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    @staticmethod
+    def pairs(n: int, labels: Tensor | None, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Indices (i, j) of disjoint pairs: the halves of the batch, or, with labels, two rows of one label each."""
+        if labels is None:
+            half = torch.arange(n // 2, device=device)
+            return half, half + n // 2
+        order = torch.argsort(labels, stable=True)
+        ranked = labels[order]
+        first_of_label = torch.searchsorted(ranked, ranked)  # where each row's label starts in the sorted order
+        at = torch.arange(n - 1, device=labels.device)
+        opens = (ranked[:-1] == ranked[1:]) & ((at - first_of_label[:-1]) % 2 == 0)  # a label's 1st row, 3rd, ...
+        return order[:-1][opens], order[1:][opens]
+
+    def __call__(self, fake: Tensor, z: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Metrics]:
+        """(the term, {"mode_seeking_ratio": the ratio}) for G's images `fake` of latents `z` (and their labels)."""
+        i, j = self.pairs(len(z), labels, z.device)
+        if len(i) == 0:  # a torchrun shard with no two rows of one class: no term this step
+            zero = fake.float().sum() * 0.0
+            return zero, {"mode_seeking_ratio": zero.detach()}
+        ratio = (fake[i].float() - fake[j].float()).abs().mean() / (z[i].float() - z[j].float()).abs().mean()
+        return self.weight / (ratio + self.EPS), {"mode_seeking_ratio": ratio.detach()}
 
 
 def build_loss(r: Recipe, noise: torch.Generator, world: World = World()) -> Loss:

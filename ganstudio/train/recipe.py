@@ -39,6 +39,7 @@ MAX_WIDTH = {"dcgan": 512, "wgan-gp": 512, "mlp": 16384}
 MODELS = ("dcgan", "wgan-gp", "mlp")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA when torch sees a GPU, else the CPU
 LABELLED = ("mnist", "fashion-mnist")  # the datasets whose loaders give labels (class_code needs them)
+CLASSES = 10  # how many labels each of them has
 # What a recipe gets from naming its model, unless it sets the key itself: `make` and `load` put these under
 # the recipe's own values. WGAN-GP follows Gulrajani et al. (2017), Algorithm 1.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -73,6 +74,7 @@ class Recipe:
     feature_matching: float = 0.0  # weight of |mean f(real) - mean f(fake)|^2 (D's last hidden features) in G's loss
     feature_matching_ramp: int = 0  # steps over which that weight ramps up from 0: the adversarial term leads early
     feature_matching_only: bool = False  # G trains on feature matching alone (Salimans et al.) instead of adding it
+    mode_seeking: float = 0.0  # weight of 1 / (image distance / latent distance) over pairs in G's loss (Mao et al. 2019); 0 = off
     instance_noise: float = 0.0  # sigma of Gaussian noise on every D input (real and fake) at step 0; 0 = off
     instance_noise_steps: int = 0  # steps over which that sigma decays linearly to 0
     augment: str = ""  # DiffAugment of every image D sees: "translation", "cutout", "translation,cutout"; "" = off
@@ -192,6 +194,11 @@ class Recipe:
             raise UserError("feature_matching_only leaves no adversarial term to lead early: drop feature_matching_ramp")
         if self.feature_matching_ramp < 0 or self.instance_noise_steps < 0:
             raise UserError("feature_matching_ramp and instance_noise_steps must be >= 0")
+        if not 0 <= self.mode_seeking <= 100:
+            raise UserError(f"mode_seeking {self.mode_seeking} is out of range: use 0..100 (0 = off; Mao et al. used 1)")
+        least = CLASSES + 1 if self.class_code else 2  # a pair (of one class: by pigeonhole) in every batch
+        if self.mode_seeking and self.batch_size < least:
+            raise UserError(f"mode_seeking compares pairs of images in a batch: batch_size {self.batch_size} is too small, use at least {least}")
         if not 0 <= self.instance_noise <= 2:
             raise UserError(f"instance_noise {self.instance_noise} is out of range: use 0..2 (images span 1 or 2)")
         if (self.instance_noise > 0) != (self.instance_noise_steps > 0):
