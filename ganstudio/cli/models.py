@@ -63,14 +63,25 @@ def export(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write. Default: the run directory itself.")] = None,
     triton: Annotated[Optional[Path], typer.Option("--triton", help="Instead, write the exported model into this Triton Inference Server model repository (no torch needed).")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", help="With --triton: the largest batch Triton forms from queued requests (1..1024).")] = 64,
+    web: Annotated[Optional[Path], typer.Option("--web", help="Instead, write a static site that explores the model in the browser (no Python needed to host it).")] = None,
 ) -> None:
     """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
 
     The ONNX graph is checked against torch at batch 1, 7 and 64; export fails if they differ by more than 1e-4.
 
     Examples: `ganstudio export runs/mnist-dcgan`, `ganstudio export mnist-dcgan --triton models/` (writes
-    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md)
+    models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md),
+    `ganstudio export mnist-dcgan --web site/` (then `python -m http.server -d site`)
     """
+    if web is not None:
+        if out is not None or triton is not None:
+            raise UserError("--web DIR is where the site goes: give it without --out or --triton")
+        from ganstudio.web import site
+
+        written = site.write(str(run), web)
+        typer.echo(f"wrote {written}/ (index.html, the model and onnxruntime-web); host it with any static server, "
+                   f"e.g. `python -m http.server -d {written}`")
+        return
     if triton is not None:
         if out is not None:
             raise UserError("--out and --triton: give one (--triton DIR is where the repository goes)")
