@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ganstudio"
 FLOORS = {
     "cli": 6, "__main__": 6,
     "studio": 5, "deploy": 5, "train": 5,
-    "eval": 4,
+    "eval": 4, "web": 4,  # web: the page's model record and `export --web`, below the studio that serves it
     "explore": 3,
     "data": 2,
     "artifact": 1,

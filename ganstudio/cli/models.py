@@ -64,6 +64,7 @@ def export(
     triton: Annotated[Optional[Path], typer.Option("--triton", help="Instead, write the exported model into this Triton Inference Server model repository (no torch needed).")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", help="With --triton: the largest batch Triton forms from queued requests (1..1024).")] = 64,
     hf: Annotated[Optional[Path], typer.Option("--hf", help="Instead, write a Hugging Face Hub model folder here (new or empty): README.md model card, the safetensors, config.json, onnx/, grid (no torch needed).")] = None,
+    web: Annotated[Optional[Path], typer.Option("--web", help="Instead, write a static site that explores the model in the browser (no Python needed to host it).")] = None,
 ) -> None:
     """Export a run's generator: generator.safetensors + generator.onnx + card.json + grid.png (+ a run's report.html).
 
@@ -71,10 +72,20 @@ def export(
 
     Examples: `ganstudio export runs/mnist-dcgan`, `ganstudio export mnist-dcgan --triton models/` (writes
     models/mnist-dcgan/config.pbtxt + 1/model.onnx + card.json, and models/README.md),
-    `ganstudio export mnist-dcgan --hf hub/mnist-dcgan` (then `huggingface-cli upload USER/mnist-dcgan hub/mnist-dcgan`)
+    `ganstudio export mnist-dcgan --hf hub/mnist-dcgan` (then `huggingface-cli upload USER/mnist-dcgan hub/mnist-dcgan`),
+    `ganstudio export mnist-dcgan --web site/` (then `python -m http.server -d site`)
     """
     if hf is not None:
-        _export_hub(str(run), hf, out is not None or triton is not None or max_batch != 64)
+        _export_hub(str(run), hf, out is not None or triton is not None or web is not None or max_batch != 64)
+        return
+    if web is not None:
+        if out is not None or triton is not None:
+            raise UserError("--web DIR is where the site goes: give it without --out or --triton")
+        from ganstudio.web import site
+
+        written = site.write(str(run), web)
+        typer.echo(f"wrote {written}/ (index.html, the model and onnxruntime-web); host it with any static server, "
+                   f"e.g. `python -m http.server -d {written}`")
         return
     if triton is not None:
         if out is not None:
@@ -103,7 +114,7 @@ def export(
 def _export_hub(model: str, folder: Path, other_options: bool) -> None:
     """`export MODEL --hf DIR`: the Hub folder (ganstudio.deploy.hub), from any exported model."""
     if other_options:
-        raise UserError("--hf DIR writes the Hub folder on its own: leave out --out, --triton and --max-batch")
+        raise UserError("--hf DIR writes the Hub folder on its own: leave out --out, --triton, --web and --max-batch")
     from ganstudio.deploy.hub import write_folder
 
     written = write_folder(model, folder)
