@@ -116,7 +116,8 @@ def wire_session(
 
     def show_all(s: Session) -> list[Any]:
         """The current image plus every slider that depends on it (after a new seed, model, reset, undo...)."""
-        ups = [gr.update(label=f"dim {x.dim} · #{x.rank} ({x.score:.3f})", value=x.value, visible=True) for x in views.slots(studio, s, n_slots)]
+        ups = [gr.update(label=f"dim {x.dim} · {f'#{x.rank}' if x.rank else 'class code'} ({x.score:.3f})", value=x.value, visible=True)
+               for x in views.slots(studio, s, n_slots)]
         ups += [gr.update(visible=False)] * (n_slots - len(ups))
         st, _ = studio.state(s)
         labels = studio.analysis(st.model).labels()
@@ -126,7 +127,7 @@ def wire_session(
 
     def model_panels(s: Session) -> list[Any]:
         an, nz = studio.analysis(s.model), studio.generator(s.model).nz
-        sweep_dim = gr.update(value=int(an.effects.order[0]), maximum=nz - 1)
+        sweep_dim = gr.update(value=int(an.effects.free[0]), maximum=nz - 1)  # the strongest dimension outside a class code
         sheet = studio.eval_sheet(s.model)
         return [studio.card_markdown(s.model), gr.update(value=sheet, visible=sheet is not None), an.summary(), sweep_dim,
                 *timeline.panels(studio, s.model)]
