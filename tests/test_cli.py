@@ -276,10 +276,11 @@ def test_usage_errors_are_one_line_too(tiny_model):
 # --- what a new user hit (issue 24, item 6) ---
 
 
-def test_the_readmes_python_imports_work():
-    """Every `from ganstudio... import ...` line of the README runs (it once named a module that does not exist)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    lines = re.findall(r"^(from ganstudio[\w.]* import [\w, ]+)$", readme, re.M)
+def test_the_docs_python_imports_work():
+    """Every `from ganstudio... import ...` line of the README and the guide runs (one once named a module that does not exist)."""
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    lines = re.findall(r"^(from ganstudio[\w.]* import [\w, ]+)$", text, re.M)
     assert "from ganstudio.explore.images import read_recipe" in lines
     for line in lines:
         exec(line, {})
@@ -321,7 +322,7 @@ def test_eval_keeps_an_eval_of_more_samples_unless_told_to_replace_it(tiny_copy)
     from ganstudio.eval.run import FORMAT
 
     kept = {"format": FORMAT, "model_sha256": sha256_file(tiny_copy / "generator.safetensors"), "dataset": "synthetic", "n": 5000,
-            "seed": 0, "sizes": {}, "space": {}, "metrics": {}, "baseline": {}}
+            "seed": 0, "sizes": {}, "space": {}, "metrics": {}, "k": {}, "baseline": {}}
     (tiny_copy / "eval.json").write_text(json.dumps(kept))
     before = (tiny_copy / "eval.json").read_bytes()
     one_line_error(run("eval", tiny_copy, "--n", "200"), "holds an eval of 5,000 samples of these weights; --n 200 would replace it")
