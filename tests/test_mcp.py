@@ -152,19 +152,39 @@ def test_a_bad_value_is_one_line_and_the_server_keeps_serving(served, caplog, to
     assert pixels_of(call(served, "sample", {"seed": 3, "n": 1})).size  # still serving
 
 
-def test_a_value_of_the_wrong_type_is_refused_by_its_schema(served):
-    result = call(served, "sample", {"seed": "seven"})
+@pytest.mark.parametrize(
+    "tool, args, named",
+    [("sample", {"seed": "seven"}, "'seven'"), ("sweep", {"seed": 1}, "'dim'"), ("sample", {"seeds": 7}, "seeds")],
+)
+def test_a_wrong_type_a_missing_or_an_unknown_argument_is_refused_in_one_line(served, tool, args, named):
+    """Refused by the schema (the MCP server checks it before the call) or by Gradio's argument mapping: an
+    unknown name must not answer with the defaults' image, as /v1 refuses `?seeds=7`."""
+    result = call(served, tool, args)
     assert result.isError
-    assert result.content[0].text.count("\n") == 0 and "seven" in result.content[0].text
+    assert result.content[0].text.count("\n") == 0 and named in result.content[0].text, result.content[0].text
+
+
+def keep_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` blocks IPython and matplotlib for its process: not for the rest of the test run."""
+    for unused in ("IPython", "matplotlib"):
+        if unused not in sys.modules:
+            monkeypatch.setitem(sys.modules, unused, None)
 
 
 def hide_mcp(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if the `mcp` package were not installed (find_spec and import both see None)."""
     for name in [m for m in sys.modules if m == "mcp" or m.startswith("mcp.")]:
         monkeypatch.setitem(sys.modules, name, None)
-    for unused in ("IPython", "matplotlib"):  # `serve` blocks these for its process: not for the rest of the run
-        if unused not in sys.modules:
-            monkeypatch.setitem(sys.modules, unused, None)
+    keep_modules(monkeypatch)
+
+
+def test_serve_passes_mcp_to_the_studio(monkeypatch):
+    keep_modules(monkeypatch)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(app, "launch", lambda **kw: seen.update(kw))
+    result = CliRunner().invoke(cli.app, ["serve", "--mcp"])
+    assert result.exit_code == 0, result.output
+    assert seen["mcp"] is True
 
 
 def test_serve_mcp_without_the_package_says_what_to_install(monkeypatch):

@@ -69,11 +69,10 @@ def _answering(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _doc(fn: Callable[..., Any], what: str, args: dict[str, str], returns: str = RETURNS) -> Callable[..., Any]:
+def _doc(fn: Callable[..., Any], what: str, args: dict[str, str], returns: str = RETURNS) -> None:
     """Give fn the docstring Gradio reads a tool's description and argument texts from (gradio.utils.get_function_description)."""
     lines = [what, "", "Args:", *(f"    {name}: {text}" for name, text in args.items()), "", "Returns:", f"    {returns}"]
     fn.__doc__ = "\n".join(lines)
-    return fn
 
 
 def add(demo: gr.Blocks, studio: Studio) -> list[str]:
