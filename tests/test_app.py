@@ -313,7 +313,7 @@ def test_serve_command_binds_localhost_without_share_by_default(monkeypatch):
             if module != "absent":
                 sys.modules[name] = module
     assert result.exit_code == 0, result.output
-    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False}
+    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False, "mcp": False}
 
 
 # -- the named API, through gradio_client --------------------------------------------------------------------
