@@ -363,11 +363,11 @@ def test_train_progress_prints_lines_when_its_output_is_not_a_terminal():
     out = io.StringIO()  # a file: what `ganstudio train > log` writes to
     with TrainProgress(Console(file=out, width=80), 7800, line_every=0.05) as progress:
         progress.add_task("train", total=7800, completed=0, health="")
-        progress.update(progress.tasks[0].id, completed=600, health="D 0.52 G 1.93")
+        progress.update(progress.tasks[0].id, completed=600, health="D 0.52 G 1.93  [bold yellow]convergence failure[/]")
         time.sleep(0.3)
     lines = [line for line in out.getvalue().splitlines() if line.startswith("train 600/7,800 steps")]
     assert len(lines) >= 2, out.getvalue()
-    assert "elapsed" in lines[0] and lines[0].endswith("D 0.52 G 1.93")
+    assert "elapsed" in lines[0] and lines[0].endswith("D 0.52 G 1.93  convergence failure")  # the badge without its markup
 
 
 @pytest.mark.parametrize("width", [60, 80, 120])
