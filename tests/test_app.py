@@ -421,7 +421,12 @@ def test_recipes_are_json_in_the_png(studio, key):
 
 def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, key, tmp_path):
     card = studio.card_markdown(key)
-    assert "**Eval**" in card and "| measure | this model | real vs real |" in card
+    assert "**Eval**" in card and "| measure | better | this model | real vs real | in words |" in card
+    assert "| precision (k=3) | higher |" in card and "| FD | lower |" in card and "of real data's)" in card
+    # the copying verdict in words, its statistics folded away
+    memo = next(line for line in card.splitlines() if line.startswith("- memorisation: "))
+    assert memo.startswith("- memorisation: no sign of copying") and "C_T" not in memo
+    assert "<details><summary>the copying test's figures</summary>C_T " in card
     sheet = studio.eval_sheet(key)
     assert sheet is not None and Path(sheet).read_bytes() == (SHIPPED / "eval-neighbours.png").read_bytes()
     # served from the studio's own output folder: Gradio refuses files of a model folder outside the cwd
