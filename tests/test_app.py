@@ -313,7 +313,7 @@ def test_serve_command_binds_localhost_without_share_by_default(monkeypatch):
             if module != "absent":
                 sys.modules[name] = module
     assert result.exit_code == 0, result.output
-    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False}
+    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False, "mcp": False}
 
 
 # -- the named API, through gradio_client --------------------------------------------------------------------
@@ -431,3 +431,18 @@ def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, ke
     other = Studio(str(bare), out_dir=tmp_path / "out")
     assert "No eval yet: `ganstudio eval" in other.card_markdown(other.models.default)
     assert other.eval_sheet(other.models.default) is None
+
+
+def test_a_class_coded_models_class_dimensions_are_their_own_group(studio):
+    """The class code's dimensions lead the sliders labelled as such; the summary and the sweep rank the others."""
+    coded = studio.analysis("mnist-dcgan")
+    assert coded.effects.classes == 10 and list(coded.effects.order[:10]) == list(range(10))
+    text = coded.summary()
+    assert text.startswith("Class dimensions **0–9** pick the class") and "Strongest of the other dimensions" in text
+    top = text.split("Strongest of the other dimensions")[1]
+    assert not any(f"**{d}**" in top for d in range(10)) and f"**{int(coded.effects.free[0])}**" in top
+    plain = studio.analysis("fashion-mnist-dcgan")
+    assert plain.effects.classes == 0 and plain.summary().startswith("Strongest dimensions")
+    s = studio.new_session("mnist-dcgan")
+    ranks = [(x.dim, x.rank) for x in views.slots(studio, s, 12)]
+    assert ranks[:10] == [(d, 0) for d in range(10)] and ranks[10][1] == 1
