@@ -260,3 +260,25 @@ def test_the_timeline_tab_is_there_only_for_a_model_that_kept_snapshots(page, tm
         page.set_viewport_size({"width": 1400, "height": 1000})
     assert not page.locator(".toast-body").is_visible()
     assert outside == []
+
+
+def test_a_dropped_png_of_another_model_redraws_the_grid_with_that_model(page, tmp_path: Path):
+    """Issue 22 defect 4: the old model's tiles stayed, and a click on one made the new model's seed current."""
+    import subprocess
+    import sys
+
+    page, _ = page
+    page.get_by_role("tab", name="Sample").click()
+    first = page.locator("#grid-tiles button.thumbnail-item img").first
+    expect(first).to_be_visible()
+    digits = first.get_attribute("src")
+    png = tmp_path / "shirt.png"
+    subprocess.run([sys.executable, "-m", "ganstudio", "sample", "--model", "fashion-mnist-dcgan", "--seed", "5", "--n", "1",
+                    "--out", str(png)], check=True, capture_output=True)
+    page.locator("#drop input[type=file]").set_input_files(str(png))
+    expect(page.locator("#current-info")).to_contain_text("seed 5")
+    expect(first).not_to_have_attribute("src", digits)  # the same seeds, drawn by fashion-mnist-dcgan
+    first.click()
+    expect(page.locator("#current-info")).to_contain_text("seed 0")
+    expect(page.locator(".toast-body.warning")).to_have_count(0)  # the pick was taken, not refused
+    expect(page.locator(".toast-body.error")).to_have_count(0)

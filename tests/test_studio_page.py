@@ -280,3 +280,16 @@ def test_a_projection_is_named_before_shows_it_and_reset_keeps_it(studio, s, tmp
     assert studio.current(s)[1].startswith("**projected digit.png** · SeFa 1:+3.0")
     s.clear_edits()
     assert np.array_equal(_pixels(studio.current(s)[0]), _pixels(projected_png))
+
+
+def test_a_grid_drawn_by_another_model_cannot_be_picked_from(studio):
+    s = studio.new_session(studio.models.default, seed=1)
+    studio.tiles(s, s.model, 40, 4, 1.0)
+    views.undoable(studio.pick)(s, 2)
+    assert s.seed == 42
+    studio.switch_model(s, "fashion-mnist-dcgan")  # as a dropped PNG of that model does, under the grid on screen
+    with pytest.raises(UserError, match="the grid shows another model's images"):
+        studio.pick(s, 1)
+    studio.tiles(s, s.model, 40, 4, 1.0)  # the page redraws the same seeds with the new model
+    studio.pick(s, 1)
+    assert s.seed == 41

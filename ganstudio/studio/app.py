@@ -113,7 +113,7 @@ def wire_session(
     studio = page.studio
     dir_sliders = [x for m in METHODS for x in directions.sliders[m]]
     page.view_out = [*page.current, *dims.slots, *dir_sliders, *classes.outputs]
-    page.model_out = [page.card, page.sheet, dims.summary, dims.sweep_dim, *timeline.outputs]
+    page.model_out = [page.card, page.sheet, dims.summary, dims.sweep_dim, *timeline.outputs, grid.gallery]
 
     def show_all(s: Session) -> list[Any]:
         """The current image plus every slider that depends on it (after a new seed, model, reset, undo...)."""
@@ -130,8 +130,10 @@ def wire_session(
         an, nz = studio.analysis(s.model), studio.generator(s.model).nz
         sweep_dim = gr.update(value=int(an.effects.free[0]), maximum=nz - 1)  # the strongest dimension outside a class code
         sheet = studio.eval_sheet(s.model)
+        # the grid's seeds drawn by this model: a drop that switched the model must not leave another's tiles to click
+        shown = tabs.tiles(page)(s, s.model, s.grid_seed, s.grid_n, s.psi) if s.grid_n else gr.skip()
         return [studio.card_markdown(s.model), gr.update(value=sheet, visible=sheet is not None), an.summary(), sweep_dim,
-                *timeline.panels(studio, s.model)]
+                *timeline.panels(studio, s.model), shown]
 
     page.show_all, page.model_panels = show_all, model_panels
     view_out, model_out = page.view_out, page.model_out

@@ -276,7 +276,7 @@ class Studio:
             r = self._grids.get((model, seed, n, psi))
         if r is None:
             r = operations.sample(self.generator(model), seed, n, psi)
-        s.show_grid(seed, n)
+        s.show_grid(seed, n, model)
         return [(images.single(img), f"seed {seed + i}") for i, img in enumerate(r.frames[0])]
 
     def search(self, s: Session, query: str, by_effect: bool) -> None:

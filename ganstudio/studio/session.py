@@ -50,6 +50,7 @@ class Session:
     amounts: dict[str, list[float]] = field(default_factory=dict)  # method -> amount along each direction
     grid_seed: int = 0  # the grid on screen shows seeds grid_seed .. grid_seed + grid_n - 1
     grid_n: int = 0
+    grid_model: str = ""  # the model whose images the grid shows (a drop may switch the tab's model under it)
     view: list[int] = field(default_factory=list)  # the dimensions the slider slots show, in order
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     history: list[State] = field(default_factory=list, repr=False)  # states to undo to, oldest first
@@ -92,13 +93,15 @@ class Session:
         with self.lock:
             self.psi = psi
 
-    def show_grid(self, first_seed: int, n: int) -> None:
+    def show_grid(self, first_seed: int, n: int, model: str) -> None:
         with self.lock:
-            self.grid_seed, self.grid_n = first_seed, n
+            self.grid_seed, self.grid_n, self.grid_model = first_seed, n, model
 
     def pick(self, index: object) -> None:
         """Make tile `index` of the grid on screen the current vector."""
         with self.lock:
+            if self.grid_model != self.model:
+                raise UserError("the grid shows another model's images: press Sample to draw this model's")
             tile = limits.Bound(0, max(self.grid_n - 1, 0), integer=True).check("tile", index)
             self.set_seed(self.grid_seed + int(tile))
 
