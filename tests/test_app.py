@@ -421,8 +421,9 @@ def test_recipes_are_json_in_the_png(studio, key):
 
 def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, key, tmp_path):
     card = studio.card_markdown(key)
-    assert "**Eval**" in card and "| measure | better | this model | real vs real | in words |" in card
-    assert "| precision (k=3) | higher |" in card and "| FD | lower |" in card and "of real data's)" in card
+    assert "**Eval**" in card and "| measure | this model | real vs real | in words |" in card
+    assert "| precision (k=3) ↑ |" in card and "| FD ↓ |" in card and "of real data's)" in card
+    assert "↑ higher is better, ↓ lower is better" in card
     # the copying verdict in words, its statistics folded away
     memo = next(line for line in card.splitlines() if line.startswith("- memorisation: "))
     assert memo.startswith("- memorisation: no sign of copying") and "C_T" not in memo

@@ -169,10 +169,10 @@ def markdown(model: ModelDir) -> tuple[list[str], Path | None]:
     result, current = read(model)
     if result is None:
         return [], None
-    md = ["| measure | better | this model | real vs real | in words |", "|---|---|---|---|---|"]
+    md = ["| measure | this model | real vs real | in words |", "|---|---|---|---|"]
     for (key, _, higher, _), (label, mine, base) in zip(ROWS, table(result)):
-        md.append(f"| {label} | {'higher' if higher else 'lower'} | {mine} | {base} | {in_words(result, key)}: {MEANINGS[key]} |")
-    md.append("")
+        md.append(f"| {label} {'↑' if higher else '↓'} | {mine} | {base} | {in_words(result, key)}: {MEANINGS[key]} |")
+    md += ["", "↑ higher is better, ↓ lower is better; real vs real is what held-out real images score the same way.", ""]
     for line in lines(result, current):
         words, _, evidence = line.partition(" (C_T ") if line.startswith("memorisation: ") else (line, "", "")
         md.append(f"- {words}")

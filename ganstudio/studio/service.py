@@ -85,6 +85,8 @@ class Studio:
 
         lines, sheet = eval_markdown(self.models.get(key))
         text = "\n\n**Eval** (`ganstudio eval`)\n\n" + "\n".join(lines) if lines else "\n\nNo eval yet: `ganstudio eval " + key + "`."
+        if sheet:
+            text += "\n\nBelow, the eval's closest pairs: each generated sample (top) over its nearest training image (bottom)."
         return text, (str(sheet) if sheet else None)
 
     # -- the named operations (the CLI's, from the tab's edited vector when it has one) ------------------
