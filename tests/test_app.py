@@ -424,6 +424,8 @@ def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, ke
     assert "**Eval**" in card and "| measure | this model | real vs real | in words |" in card
     assert "| precision (k=3) ↑ |" in card and "| FD ↓ |" in card and "of real data's)" in card
     assert "↑ higher is better, ↓ lower is better" in card
+    # the training run's own figures are labelled as such beside the eval's (they differed, unexplained)
+    assert "**metrics at the end of training**" in card and "**last metrics**" not in card
     # the copying verdict in words, its statistics folded away
     memo = next(line for line in card.splitlines() if line.startswith("- memorisation: "))
     assert memo.startswith("- memorisation: no sign of copying") and "C_T" not in memo
