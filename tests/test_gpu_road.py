@@ -190,6 +190,7 @@ def _decode(folder: str, log: str, out: str) -> None:
     np.save(out, images)
 
 
+@pytest.mark.slow
 def test_two_processes_loading_one_dataset_decode_it_once(tmp_path, monkeypatch):
     monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "images"
