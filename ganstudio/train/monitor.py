@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from torch.nn.utils import parametrize
 
 from ganstudio.artifact import rundir
 from ganstudio.explore import images
+
+if TYPE_CHECKING:
+    from ganstudio.train.events import EventFile
 
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -94,7 +97,7 @@ class Monitor:
         self.sums: Tensor | None = None
         self.count = 0  # steps in the open interval
         self.rows = 0  # rows of whole intervals in metrics.jsonl
-        self.writer = None
+        self.writer: EventFile | None = None  # opened at the first row (tensorboard is imported only then)
         self.purge_step: int | None = None  # TensorBoard hides this run's earlier events from here on
 
     @property
