@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a chromium and a served studio per module: not in the fast lane
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
     pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
     pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
