@@ -217,6 +217,10 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     expect(page.locator(".toast-body").filter(has_text="POOR MATCH")).to_have_count(0)  # a real digit projects well
     page.screenshot(path=tmp_path / "projected.png", full_page=True)
     projected = page.locator("#current img").get_attribute("src")
+    page.locator("#before input").check()  # the visual check: the dropped digit beside its projection
+    expect(page.locator("#current-info")).to_contain_text("your image (left) beside its projection (right)")
+    page.locator("#before input").uncheck()
+    expect(page.locator("#current img")).to_have_attribute("src", projected)
 
     page.get_by_role("tab", name="Dimensions").click()
     slider = page.locator(".dims input[type=range]").first

@@ -15,7 +15,7 @@ from PIL import Image, PngImagePlugin
 
 from ganstudio.artifact import catalog, rundir
 from ganstudio.errors import UserError
-from ganstudio.explore import images, latent, limits
+from ganstudio.explore import images, latent, limits, projection
 from ganstudio.studio import curves, recipes, views
 from ganstudio.studio.service import Studio
 from ganstudio.studio.session import HISTORY, Session
@@ -274,8 +274,16 @@ def test_a_projection_is_named_before_shows_it_and_reset_keeps_it(studio, s, tmp
     views.restore_png(studio, s, str(foreign))
     projected_png, line = studio.current(s)
     assert line == "**projected digit.png**"
-    assert views.before(studio, s)[1] == "**before**: projected digit.png, unedited"
-    assert np.array_equal(_pixels(views.before(studio, s)[0]), _pixels(projected_png))
+    # Before shows the dropped image beside its projection (issue 22 defect 6: no visual check)
+    pair, line = views.before(studio, s)
+    assert line == "**before**: your image (left) beside its projection (right), unedited"
+    shown = _pixels(pair)
+    mine = projection.read_image(foreign, 28, 1)[..., 0]  # the dropped file at the model's size
+    side = mine.shape[0]
+    assert shown.shape[:2] == (side + 4, 2 * side + 6)  # two tiles with the grid's 2 px borders
+    assert np.array_equal(shown[2:-2, 2:2 + side], mine)
+    assert np.array_equal(shown[2:-2, side + 4:-2], _pixels(projected_png)[2:-2, 2:-2])
+    assert images.read_recipe(pair)["op"] == "projection-pair"
     views.set_amount(studio, s, "sefa", 0, 3.0)
     assert studio.current(s)[1].startswith("**projected digit.png** · SeFa 1:+3.0")
     s.clear_edits()

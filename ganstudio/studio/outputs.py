@@ -44,6 +44,10 @@ class Outputs:
     def gif(self, rendered: Render, stem: str, fps: float) -> str:
         return str(images.save_gif(rendered.gif_frames(), self._path(stem, rendered.recipe, ".gif", fps), rendered.recipe, fps))
 
+    def image(self, img: Image.Image, recipe: dict, stem: str) -> str:
+        """Any picture the page shows, as a PNG with its recipe."""
+        return str(images.save_png(img, self._path(stem, recipe, ".png"), recipe))
+
     def enlarged(self, img: Image.Image, recipe: dict, stem: str, px: int) -> str:
         """img scaled so its longer side is px, nearest neighbour (sharp pixels), as a PNG with its recipe."""
         scale = px / max(img.size)

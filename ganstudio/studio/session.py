@@ -26,6 +26,7 @@ class Origin:
 
     label: str  # "projected digit.png", "seed 3 → 9 (slerp), t 0.40", "walk from seed 3, frame 12"
     edits: Mapping[int, float]  # the vector as it arrived, every dimension written
+    beside: str | None = None  # a projection's PNG of the dropped image beside its projection, for "Before"
 
 
 @dataclass(frozen=True)

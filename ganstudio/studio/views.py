@@ -9,6 +9,7 @@ one step of the session's history (ganstudio.studio.session).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -162,11 +163,17 @@ def project(studio: Studio, s: Session, path: str) -> str:
     """Make the latent vector whose image is closest to a foreign image current (on the tab's model)."""
     key = s.model
     gen = studio.generator(key)
-    p = projection.project(gen, projection.read_image(path, gen.card.image_size, gen.card.channels))
+    target = projection.read_image(path, gen.card.image_size, gen.card.channels)
+    p = projection.project(gen, target)
+    name = Path(path).name[:60]
+    pair = images.rows([np.stack([target, p.image])])  # the dropped image beside the closest one the model draws
+    beside = studio.out.image(pair, {"op": "projection-pair", "source": name, "model_sha256": gen.sha256,
+                                     "projection": p.recipe()}, "projection-pair")
     with s.lock:
         if s.model != key:
             raise UserError("the model changed while the image was projected: drop it again")
-        s.apply(recipes.of_z(s.state(), p.z, f"projected {Path(path).name[:60]}"))
+        st = recipes.of_z(s.state(), p.z, f"projected {name}")
+        s.apply(replace(st, origin=replace(st.origin, beside=beside)))
     note = f" ({p.note})" if p.note else ""
     return f"Projected {Path(path).name[:60]} onto {key}: {p.summary()}{note}"
 
@@ -250,6 +257,8 @@ def before(studio: Studio, s: Session) -> tuple[str, str]:
     """What the edits started from: the seed's image, or a projection's or clicked frame's as it arrived."""
     st = s.state()
     gen = studio.generator(st.model)
+    if st.origin is not None and st.origin.beside is not None:
+        return st.origin.beside, "**before**: your image (left) beside its projection (right), unedited"
     if st.origin is not None:
         r = operations.still(gen, Vector.edited(st.seed, st.psi, gen.nz, st.origin.edits, {}, {}))
         return studio.out.png(r, f"seed{st.seed}-edited"), f"**before**: {st.origin.label}, unedited"
