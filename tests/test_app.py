@@ -314,7 +314,21 @@ def test_serve_command_binds_localhost_without_share_by_default(monkeypatch):
             if module != "absent":
                 sys.modules[name] = module
     assert result.exit_code == 0, result.output
-    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False, "mcp": False}
+    from ganstudio.train.recipe import defaults
+
+    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False, "mcp": False, "recipe_defaults": defaults()}
+
+
+def test_the_card_lists_the_recipe_keys_a_run_changed(tmp_path):
+    """Issue 22 defect 8: the card listed all 40-odd keys; told the defaults, it lists only those that differ."""
+    from ganstudio.train.recipe import defaults
+
+    told = Studio(str(SHIPPED), out_dir=tmp_path, recipe_defaults=defaults()).card_markdown("mnist-dcgan")
+    row = next(line for line in told.splitlines() if line.startswith("- **recipe"))
+    assert row.startswith("- **recipe (changed keys)** ") and "class_code=True" in row and "hold_out=True" in row
+    assert "seed=0" not in row and "optimizer=adam" not in row  # defaults, left out
+    plain = Studio(str(SHIPPED), out_dir=tmp_path).card_markdown("mnist-dcgan")
+    assert "seed=0" in next(line for line in plain.splitlines() if line.startswith("- **recipe"))
 
 
 # -- the named API, through gradio_client --------------------------------------------------------------------

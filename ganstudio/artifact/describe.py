@@ -105,11 +105,11 @@ def describe(model: ModelDir, extra: Rows = ()) -> Table:
     return t
 
 
-def markdown(model: ModelDir, key: str) -> str:
-    """The studio's model card."""
+def markdown(model: ModelDir, key: str, recipe_defaults: Mapping[str, Any] | None = None) -> str:
+    """The studio's model card (the recipe as the keys that differ from recipe_defaults, when given)."""
     card = read_card(model.weights)
     lines = [f"**{key}** — `{_shown_to_visitors(model.path)}`"]
-    lines += [f"- **{label}** {text}" for label, text in card_rows(card)]
+    lines += [f"- **{label}** {text}" for label, text in card_rows(card, recipe_defaults)]
     return "\n".join(lines)
 
 

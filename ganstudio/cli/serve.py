@@ -34,5 +34,6 @@ def serve(
     for unused in ("IPython", "matplotlib"):
         sys.modules.setdefault(unused, None)  # type: ignore[arg-type]
     from ganstudio.studio.app import launch
+    from ganstudio.train.recipe import defaults  # plain values, no torch: the card lists the keys a run changed
 
-    launch(model=model, host=host, port=port, share=share, mcp=mcp)
+    launch(model=model, host=host, port=port, share=share, mcp=mcp, recipe_defaults=defaults())

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no calls home
@@ -216,13 +217,13 @@ def _warm(studio: Studio) -> None:
 
 def start(
     model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, quiet: bool = False,
-    mcp: bool = False,
+    mcp: bool = False, recipe_defaults: Mapping[str, Any] | None = None,
 ) -> tuple[gr.Blocks, str]:
     """Build and launch without blocking; returns (app, local URL). Warms the default model in the background.
     With mcp, the named operations are MCP tools too (ganstudio.studio.mcp_tools), at URL + gradio_api/mcp/."""
     if mcp:
         mcp_tools.require()
-    studio = Studio(model)
+    studio = Studio(model, recipe_defaults=recipe_defaults)
     # Not daemons: they finish (bounded work) before the interpreter finalises; a daemon thread still inside
     # ONNX Runtime at exit makes the process abort ("terminate called without an active exception").
     loading = threading.Thread(target=_warm, args=(studio,))
@@ -259,10 +260,11 @@ def start(
     return demo, url
 
 
-def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, mcp: bool = False) -> None:
+def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, mcp: bool = False,
+           recipe_defaults: Mapping[str, Any] | None = None) -> None:
     """`ganstudio serve`: serve until Ctrl+C or SIGTERM, then close the server and remove the temporary files."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop: exit cleanly, as Ctrl+C does
-    demo, _ = start(model, host, port, share, mcp=mcp)
+    demo, _ = start(model, host, port, share, mcp=mcp, recipe_defaults=recipe_defaults)
     try:
         demo.block_thread()
     finally:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -42,7 +44,11 @@ class Slot:
 class Studio:
     """The app's operations over the models it offers; one per server, shared by every session and thread."""
 
-    def __init__(self, model: str | None = None, out_dir: Path | None = None):
+    def __init__(self, model: str | None = None, out_dir: Path | None = None,
+                 recipe_defaults: Mapping[str, Any] | None = None):
+        """recipe_defaults: every recipe key's default, from the command that starts the studio (ganstudio.train.recipe
+        lives a wing over), so the card lists only what a run changed."""
+        self.recipe_defaults = recipe_defaults
         self.models = picker.Models(model)
         read_card(self.models.get(self.models.default).weights)  # an unreadable --model: one line, before serving
         self.out = Outputs(out_dir)
@@ -72,7 +78,7 @@ class Studio:
 
     def card_markdown(self, key: str) -> str:
         """The model card, with the model's eval table when it has a current one."""
-        return describe.markdown(self.models.get(key), key) + self._eval(key)[0]
+        return describe.markdown(self.models.get(key), key, self.recipe_defaults) + self._eval(key)[0]
 
     def eval_sheet(self, key: str) -> str | None:
         """The eval's sheet of the closest generated/training pairs, when the model has a current eval: a copy

@@ -232,6 +232,11 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
+def defaults() -> dict[str, Any]:
+    """Every key's default: a card lists only the keys a run changed (the studio's card, the training report)."""
+    return {f.name: f.default for f in dataclasses.fields(Recipe)}
+
+
 def coerce(key: str, value: Any) -> Any:
     """A value of the field's type: TOML values as they are, --set strings parsed."""
     hints = get_type_hints(Recipe)

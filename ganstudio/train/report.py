@@ -10,7 +10,6 @@ network, scripts, fonts or other files.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import math
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 from ganstudio.artifact import atomic, describe, rundir
 from ganstudio.artifact.checkpoint import GRID, Card
 from ganstudio.train import watchdog
-from ganstudio.train.recipe import Recipe
+from ganstudio.train.recipe import defaults
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 WIDTH, PLOT_HEIGHT = 520, 180  # two plots side by side on a laptop screen
@@ -54,7 +53,7 @@ def render(run_dir: Path, card: Card, model_dir: Path) -> str:
     marks = [(a["step"], a["kind"]) for a in alerts]
     body = [
         f"<h1>Training report: {esc(run_dir.name)}</h1>",
-        describe.html_rows(describe.card_rows(card, {f.name: f.default for f in dataclasses.fields(Recipe)})),
+        describe.html_rows(describe.card_rows(card, defaults())),
         "<h2>Training health</h2>",
         alerts_section(alerts),
         "<h2>Monitors</h2>",
