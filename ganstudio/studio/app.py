@@ -46,12 +46,14 @@ __all__ = ["build", "launch", "start", "ui"]
 CSS = """
 .pixels img { image-rendering: pixelated; object-fit: contain !important; width: 100%; height: 100%; }
 #current img { max-height: 420px; }
+#current-col { align-self: stretch !important; }  /* as tall as the tabs beside it, so the view below stays in sight */
 #current-view { position: sticky; top: 0; z-index: 20; background: var(--body-background-fill); }
 .gradio-container { overflow: clip !important; }  /* hidden makes it a scroll container, which stops the sticky view */
 @media (max-height: 800px) { #current img { max-height: 300px; } #current { height: 300px !important; } }
 .pixels .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important;
   grid-template-rows: none !important; grid-auto-rows: auto !important; gap: 6px !important; }
 .pixels .gallery-item { height: auto !important; }
+#grid-tiles .grid-container:not(:has(> :nth-child(8))) { grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
 .pixels .grid-wrap { min-height: 0 !important; }
 .pixels .caption-label { opacity: 0; font-size: 11px; } .pixels .thumbnail-item:hover .caption-label { opacity: 1; }
 .strip .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex; flex-direction: column;
@@ -64,9 +66,7 @@ CSS = """
 body:not([data-timeline=on]) #timeline-tab-button,
 body:not([data-timeline=on]) .tab-wrapper .overflow-dropdown > button:last-child,
 body:not([data-timeline=on]) .tab-wrapper .overflow-menu:has(> .overflow-dropdown > button:only-child) { display: none !important; }
-.dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); max-height: 320px; overflow-y: auto;
-  padding-right: 6px; gap: 4px 10px !important; }
-.dims.classdirs { max-height: none; }
+.dims { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); padding-right: 6px; gap: 4px 10px !important; }
 .slot { flex-wrap: nowrap !important; align-items: center !important; gap: 4px !important; }
 .sweep-one { max-width: 36px; }
 #model input { font-size: 13px; text-overflow: ellipsis; }
@@ -91,7 +91,7 @@ def build(studio: Studio) -> gr.Blocks:
         page = tabs.header(studio)
         has_snapshots = gr.Checkbox(False, visible=False)  # the timeline's; outside the tabs, whose contents mount when opened
         with gr.Row():
-            with gr.Column(scale=2, min_width=300):
+            with gr.Column(scale=2, min_width=300, elem_id="current-col"):
                 tabs.current_column(page)
             with gr.Column(scale=3), gr.Tabs():
                 grid = tabs.sample_tab(page)

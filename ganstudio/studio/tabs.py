@@ -28,7 +28,7 @@ HOW_TO = """\
 **current image** on the left. 2. In *Dimensions*, drag a slider to move one latent dimension of it; the
 ones that change the image most are listed first. ⇆ sweeps that dimension as a strip of frames.
 3. *Directions* move it along directions found from the generator's weights (SeFa) or its activations
-(GANSpace), which change more at once. 4. *Interpolate* to another seed, or take a *Random walk* from it.
+(GANSpace), which change more at once. 4. *Interpolate* to another seed, or take a random *Walk* from it.
 **Click any frame of a strip to make it current.** Every image downloads as a PNG carrying its recipe: drop
 one onto *Open a ganstudio PNG* to come back to it, or *Copy link* to share the view. ↶/↷ undo and redo.
 Drop any other image there to find the closest one the model can draw, and edit that.
@@ -169,7 +169,7 @@ def tiles(page: Page) -> Callable[..., Any]:
     @ui
     def on_tiles(s: Session | None, key: str, first: int, count: int, p: float) -> Any:
         shown = page.studio.tiles(ready(s), key, first, count, p)
-        return gr.update(value=shown, columns=min(len(shown), 8) if len(shown) <= 64 else 16)
+        return gr.update(value=shown, columns=min(len(shown), 8) if len(shown) <= 64 else 16)  # fewer than 8: app.CSS keeps 8 columns
 
     return on_tiles
 

@@ -48,13 +48,13 @@ def dimensions_tab(page: Page, n_slots: int, nz_max: int) -> Dimensions:
                     "its dimension; unedited, the strip is the one `ganstudio sample --seed S --dim D --steps N` writes).")
         with gr.Row():
             with gr.Column(scale=3):
-                with gr.Row():
+                with gr.Row():  # two controls a row: three were clipped at 1280 px
                     dim = gr.Number(0, label="Dimension", precision=0, minimum=0, maximum=nz_max - 1, min_width=90)
                     steps = gr.Slider(2, limits.SERVE_STEPS.hi, value=10, step=1, precision=0, label="Steps", min_width=120)
-                    fps = gr.Slider(limits.FPS.lo, limits.FPS.hi, value=5.0, step=0.5, label="GIF fps", min_width=150)
                 with gr.Row():
                     lo = gr.Slider(lat.lo, lat.hi, value=-3.0, step=0.1, label="From")
                     hi = gr.Slider(lat.lo, lat.hi, value=3.0, step=0.1, label="To")
+                fps = gr.Slider(limits.FPS.lo, limits.FPS.hi, value=5.0, step=0.5, label="GIF fps", min_width=150)
                 sweep_btn = gr.Button("Sweep this dimension", variant="primary")
             gif = pixels("Sweep GIF", height=230, scale=1, min_width=160)
         strip = Strip.build("sweep", "Sweep", 10)

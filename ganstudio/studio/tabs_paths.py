@@ -1,4 +1,4 @@
-"""The Interpolate, Random walk and Training timeline tabs: paths through latent space (whose frames can be
+"""The Interpolate, Walk and Timeline tabs: paths through latent space (whose frames can be
 clicked) and the run that made the model."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def interpolate_tab(page: Page) -> Strip:
 
 
 def walk_tab(page: Page) -> Strip:
-    with gr.Tab("Random walk"):
+    with gr.Tab("Walk"):
         with gr.Row():
             steps = gr.Slider(2, limits.SERVE_STEPS.hi, value=60, step=1, precision=0, label="Frames")
             step_size = gr.Slider(limits.STEP_SIZE.lo, limits.STEP_SIZE.hi, value=0.08, step=0.001, label="Step size")
@@ -111,12 +111,13 @@ class Timeline:
 
 def timeline_tab(page: Page, shown: gr.Checkbox) -> Timeline:
     """The last tab; `shown` (hidden, outside the tabs) says whether the current model kept snapshots."""
-    with gr.Tab("Training timeline", elem_id="timeline-tab"):
+    with gr.Tab("Timeline", elem_id="timeline-tab"):
         text = gr.Markdown()
         slider = gr.Slider(0, 1, value=0, step=1, precision=0, label="Training step", elem_id="timeline-step")
         with gr.Row():
             image = pixels("Sample grid at this step", height=420, scale=1)
-            chart = gr.Image(label="Losses, D(x)/D(G(z)) and eval points (orange: this step)", type="pil", interactive=False,
+            # show_label=False: Gradio's label sits over the chart's own title and legend
+            chart = gr.Image(label="Losses, D(x)/D(G(z)) and eval points (orange: this step)", show_label=False, type="pil", interactive=False,
                              height=420, scale=1, buttons=["download"], elem_id="timeline-curves")
     timeline = Timeline(shown, text, slider, image, chart)
     shown.change(None, shown, None, js=SHOW_TAB_JS, **QUIET)
