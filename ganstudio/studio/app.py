@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
-from ganstudio.studio import routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
+from ganstudio.studio import browser, routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
 from ganstudio.studio.page import PRIVATE, Page, ready, ui  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
@@ -99,6 +99,7 @@ def build(studio: Studio) -> gr.Blocks:
         directions.wire(page)
         classes.wire(page)
         tabs.wire_current(page)
+        browser.wire(page)
         for strip in strips:
             strip.wire(page)
     return demo
@@ -189,17 +190,19 @@ class Served(App):
     middleware to it; only the dispatch in `__call__` comes first.
     """
 
-    def __init__(self, api: ASGIApp) -> None:
+    def __init__(self, api: ASGIApp, web: ASGIApp) -> None:
         super().__init__(default_response_class=ORJSONResponse)  # what launch would construct
         self.v1 = Mount("/v1", api)
+        self.web = Mount("/web", web)  # the page's own generator: files and model records (ganstudio.studio.browser)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match, child = self.v1.matches(scope)
-        if match is Match.FULL:
-            scope.update(child)
-            await self.v1.handle(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        for mount in (self.v1, self.web):
+            match, child = mount.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                await mount.handle(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _warm(studio: Studio) -> None:
@@ -221,12 +224,12 @@ def start(
         _, url, share_url = demo.launch(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
-            theme=THEME, css=CSS, js=tabs.ENTER_APPLIES,
+            theme=THEME, css=CSS, js=tabs.ENTER_APPLIES, head=browser.HEAD,
             # Gradio's upload route takes files from any client, not only through the drop zone: none may be
             # larger than the largest image the studio reads.
             max_file_size=limits.PROJECT_BYTES,
             # The plain HTTP API (ganstudio.studio.routes), there before the server answers anything.
-            _app=Served(routes.api(studio)),
+            _app=Served(routes.api(studio), browser.app(studio)),
         )
     except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
         raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None
