@@ -35,7 +35,7 @@ from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
 from ganstudio.studio import browser, routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
-from ganstudio.studio.page import PRIVATE, Page, ready, ui  # noqa: E402
+from ganstudio.studio.page import PRIVATE, RAW, Page, ready, ui  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
 from ganstudio.studio.session import Session  # noqa: E402
 
@@ -172,9 +172,16 @@ def wire_session(
     grid.refill(page, loaded)
     grid.gallery.select(on_pick, session, [page.how_to, *view_out], **PRIVATE)
     grid.gallery.select(None, None, None, js=f"() => localStorage.setItem('{tabs.HOW_TO_READ}', '1')", **PRIVATE)
-    page.current_seed.submit(page.whole(views.undoable(studio.set_seed)), [session, page.current_seed], view_out, **PRIVATE)
+    # Typed boxes reach the studio's own checks (preprocess=False): its words for a bad value, not Gradio's.
+    page.current_seed.submit(page.whole(views.undoable(studio.set_seed)), [session, page.current_seed], view_out, **PRIVATE, **RAW)
     page.reset.click(page.whole(views.undoable(Session.clear_edits)), session, view_out, **PRIVATE)
-    grid.refill(page, page.psi.release(page.whole(views.undoable(studio.set_psi)), [session, page.psi], view_out, **PRIVATE))
+    set_psi = page.whole(views.undoable(studio.set_psi))
+
+    def on_psi(s: Session | None, p: object) -> list[Any]:
+        shown = set_psi(s, p)
+        return [s.psi, *shown]  # the ψ box shows the ψ in use, a refused one too
+
+    grid.refill(page, page.psi.release(on_psi, [session, page.psi], [page.psi, *view_out], **PRIVATE, **RAW))
     grid.refill(page, page.model.input(on_model, [session, page.model], [*view_out, *model_out], **PRIVATE))
     page.refresh.click(on_rescan, None, page.model, **PRIVATE)
     search = page.whole(studio.search)

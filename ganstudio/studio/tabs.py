@@ -34,9 +34,12 @@ one onto *Open a ganstudio PNG* to come back to it, or *Copy link* to share the 
 Drop any other image there to find the closest one the model can draw, and edit that.
 """
 
-# Enter in a slider's number box applies it (Gradio applies a typed value when the box loses focus).
+# Enter in a slider's number box applies it (Gradio applies a typed value when the box loses focus). Only a
+# slider's: a Number box (the seeds) submits on Enter itself, which a blur would swallow.
 ENTER_APPLIES = """() => { document.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" && e.target.matches && e.target.matches("input[type=number]")) e.target.blur(); }); }"""
+  const t = e.target;
+  if (e.key === "Enter" && t.matches && t.matches("input[type=number]") && t.closest(".block")?.querySelector("input[type=range]")) t.blur();
+}); }"""
 # The link: the server's query string on this page's address, into the address bar and the clipboard.
 COPY_LINK = """(q) => { const url = location.origin + location.pathname + "?" + q;
   history.replaceState(null, "", "?" + q); if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
