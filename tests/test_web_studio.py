@@ -86,6 +86,8 @@ def _drag(page, slider, monkeypatch) -> tuple[int, set[str], str, int]:
         seen.add(page.evaluate(SRC))
     during = len(calls)
     drawn = page.evaluate(SRC)
+    shown = slider.evaluate("(r) => [r.value, r.closest('.block').querySelector('input[type=number]').value]")
+    assert shown[0] == shown[1]  # the slider's number box follows the drag, though Gradio has not heard it yet
     page.mouse.up()
     page.wait_for_function(f"!{SRC}.startsWith('data:')")  # the server's image of where the drag ended
     time.sleep(0.3)

@@ -149,6 +149,14 @@ function draw(state) {
   if (!busy) pump();
 }
 
+/** What Gradio would show for a value it has not heard yet: the slider's number box and its filled track. */
+function follow(range) {
+  const box = range.closest(".block")?.querySelector("input[type=number]");
+  if (box) box.value = range.value;
+  const [lo, hi] = [Number(range.min), Number(range.max)];
+  range.style.setProperty("--range_progress", `${((Number(range.value) - lo) / (hi - lo)) * 100}%`);
+}
+
 function install() {
   window.addEventListener("pointerdown", (e) => {
     if (shown && e.target instanceof HTMLInputElement && e.target.type === "range" && moved(e.target, Number(e.target.value))) dragging = e.target;
@@ -160,7 +168,10 @@ function install() {
     if (!state) return;
     shown.state = state;
     draw(state);
-    if (dragging === t) e.stopImmediatePropagation(); // the server hears where the drag ends, not each step
+    if (dragging === t) { // the server hears where the drag ends, not each step
+      e.stopImmediatePropagation();
+      follow(t);
+    }
   }, true);
   window.addEventListener("pointerup", () => {
     if (!dragging) return;
