@@ -313,7 +313,7 @@ def test_serve_command_binds_localhost_without_share_by_default(monkeypatch):
             if module != "absent":
                 sys.modules[name] = module
     assert result.exit_code == 0, result.output
-    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False}
+    assert seen == {"model": None, "host": "127.0.0.1", "port": 7860, "share": False, "mcp": False}
 
 
 # -- the named API, through gradio_client --------------------------------------------------------------------
@@ -421,7 +421,15 @@ def test_recipes_are_json_in_the_png(studio, key):
 
 def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, key, tmp_path):
     card = studio.card_markdown(key)
-    assert "**Eval**" in card and "| measure | this model | real vs real |" in card
+    assert "**Eval**" in card and "| measure | this model | real vs real | in words |" in card
+    assert "| precision (k=3) ↑ |" in card and "| FD ↓ |" in card and "of real data's)" in card
+    assert "↑ higher is better, ↓ lower is better" in card
+    # the training run's own figures are labelled as such beside the eval's (they differed, unexplained)
+    assert "**metrics at the end of training**" in card and "**last metrics**" not in card
+    # the copying verdict in words, its statistics folded away
+    memo = next(line for line in card.splitlines() if line.startswith("- memorisation: "))
+    assert memo.startswith("- memorisation: no sign of copying") and "C_T" not in memo
+    assert "<details><summary>the copying test's figures</summary>C_T " in card
     sheet = studio.eval_sheet(key)
     assert sheet is not None and Path(sheet).read_bytes() == (SHIPPED / "eval-neighbours.png").read_bytes()
     # served from the studio's own output folder: Gradio refuses files of a model folder outside the cwd
@@ -431,3 +439,18 @@ def test_the_model_card_shows_the_models_eval_and_its_neighbour_sheet(studio, ke
     other = Studio(str(bare), out_dir=tmp_path / "out")
     assert "No eval yet: `ganstudio eval" in other.card_markdown(other.models.default)
     assert other.eval_sheet(other.models.default) is None
+
+
+def test_a_class_coded_models_class_dimensions_are_their_own_group(studio):
+    """The class code's dimensions lead the sliders labelled as such; the summary and the sweep rank the others."""
+    coded = studio.analysis("mnist-dcgan")
+    assert coded.effects.classes == 10 and list(coded.effects.order[:10]) == list(range(10))
+    text = coded.summary()
+    assert text.startswith("Class dimensions **0–9** pick the class") and "Strongest of the other dimensions" in text
+    top = text.split("Strongest of the other dimensions")[1]
+    assert not any(f"**{d}**" in top for d in range(10)) and f"**{int(coded.effects.free[0])}**" in top
+    plain = studio.analysis("fashion-mnist-dcgan")
+    assert plain.effects.classes == 0 and plain.summary().startswith("Strongest dimensions")
+    s = studio.new_session("mnist-dcgan")
+    ranks = [(x.dim, x.rank) for x in views.slots(studio, s, 12)]
+    assert ranks[:10] == [(d, 0) for d in range(10)] and ranks[10][1] == 1

@@ -260,3 +260,47 @@ def test_the_timeline_tab_is_there_only_for_a_model_that_kept_snapshots(page, tm
         page.set_viewport_size({"width": 1400, "height": 1000})
     assert not page.locator(".toast-body").is_visible()
     assert outside == []
+
+
+def test_a_dropped_png_of_another_model_redraws_the_grid_with_that_model(page, tmp_path: Path):
+    """Issue 22 defect 4: the old model's tiles stayed, and a click on one made the new model's seed current."""
+    import subprocess
+    import sys
+
+    page, _ = page
+    page.get_by_role("tab", name="Sample").click()
+    first = page.locator("#grid-tiles button.thumbnail-item img").first
+    expect(first).to_be_visible()
+    digits = first.get_attribute("src")
+    png = tmp_path / "shirt.png"
+    subprocess.run([sys.executable, "-m", "ganstudio", "sample", "--model", "fashion-mnist-dcgan", "--seed", "5", "--n", "1",
+                    "--out", str(png)], check=True, capture_output=True)
+    page.locator("#drop input[type=file]").set_input_files(str(png))
+    expect(page.locator("#current-info")).to_contain_text("seed 5")
+    expect(first).not_to_have_attribute("src", digits)  # the same seeds, drawn by fashion-mnist-dcgan
+    first.click()
+    expect(page.locator("#current-info")).to_contain_text("seed 0")
+    expect(page.locator(".toast-body.warning")).to_have_count(0)  # the pick was taken, not refused
+    expect(page.locator(".toast-body.error")).to_have_count(0)
+
+
+def test_the_model_card_reads_in_words_and_its_neighbour_sheet_is_readable(page, tmp_path: Path):
+    """Issue 22 defect 8: the card was for experts, the sheet 62 px high under its own label, its Share button failed."""
+    page, _ = page
+    card = page.locator("#card")
+    expect(card.locator("table")).to_contain_text("of real data's")
+    expect(card).to_contain_text("↑ higher is better, ↓ lower is better")
+    fold = card.locator("details")
+    expect(fold.locator("summary")).to_have_text("the copying test's figures")
+    assert fold.evaluate("d => d.open") is False  # the statistics wait in the fold
+    fold.locator("summary").click()
+    assert fold.evaluate("d => d.open") is True
+    expect(fold).to_contain_text("C_T")
+    sheet = page.locator("#eval-sheet")
+    expect(sheet.locator("img")).to_be_visible()
+    assert sheet.locator("img").bounding_box()["height"] >= 100
+    for label in sheet.locator("label").all():  # nothing drawn over the generated row
+        box, img = label.bounding_box(), sheet.locator("img").bounding_box()
+        assert box is None or not label.is_visible() or box["y"] + box["height"] <= img["y"], (box, img)
+    expect(sheet.get_by_role("button", name=re.compile("share", re.I))).to_have_count(0)
+    sheet.screenshot(path=tmp_path / "sheet.png")

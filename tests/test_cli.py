@@ -276,10 +276,11 @@ def test_usage_errors_are_one_line_too(tiny_model):
 # --- what a new user hit (issue 24, item 6) ---
 
 
-def test_the_readmes_python_imports_work():
-    """Every `from ganstudio... import ...` line of the README runs (it once named a module that does not exist)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    lines = re.findall(r"^(from ganstudio[\w.]* import [\w, ]+)$", readme, re.M)
+def test_the_docs_python_imports_work():
+    """Every `from ganstudio... import ...` line of the README and the guide runs (one once named a module that does not exist)."""
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    lines = re.findall(r"^(from ganstudio[\w.]* import [\w, ]+)$", text, re.M)
     assert "from ganstudio.explore.images import read_recipe" in lines
     for line in lines:
         exec(line, {})
@@ -321,7 +322,7 @@ def test_eval_keeps_an_eval_of_more_samples_unless_told_to_replace_it(tiny_copy)
     from ganstudio.eval.run import FORMAT
 
     kept = {"format": FORMAT, "model_sha256": sha256_file(tiny_copy / "generator.safetensors"), "dataset": "synthetic", "n": 5000,
-            "seed": 0, "sizes": {}, "space": {}, "metrics": {}, "baseline": {}}
+            "seed": 0, "sizes": {}, "space": {}, "metrics": {}, "k": {}, "baseline": {}}
     (tiny_copy / "eval.json").write_text(json.dumps(kept))
     before = (tiny_copy / "eval.json").read_bytes()
     one_line_error(run("eval", tiny_copy, "--n", "200"), "holds an eval of 5,000 samples of these weights; --n 200 would replace it")
@@ -362,11 +363,11 @@ def test_train_progress_prints_lines_when_its_output_is_not_a_terminal():
     out = io.StringIO()  # a file: what `ganstudio train > log` writes to
     with TrainProgress(Console(file=out, width=80), 7800, line_every=0.05) as progress:
         progress.add_task("train", total=7800, completed=0, health="")
-        progress.update(progress.tasks[0].id, completed=600, health="D 0.52 G 1.93")
+        progress.update(progress.tasks[0].id, completed=600, health="D 0.52 G 1.93  [bold yellow]convergence failure[/]")
         time.sleep(0.3)
     lines = [line for line in out.getvalue().splitlines() if line.startswith("train 600/7,800 steps")]
     assert len(lines) >= 2, out.getvalue()
-    assert "elapsed" in lines[0] and lines[0].endswith("D 0.52 G 1.93")
+    assert "elapsed" in lines[0] and lines[0].endswith("D 0.52 G 1.93  convergence failure")  # the badge without its markup
 
 
 @pytest.mark.parametrize("width", [60, 80, 120])

@@ -118,11 +118,25 @@ def test_rank_dimensions_finds_the_dimensions_that_matter():
     assert fx.rank_of(3) == 1 and fx.rank_of(7) == 2
 
 
+def test_a_class_code_is_listed_as_its_own_group_before_the_ranked_dimensions():
+    def images(z: np.ndarray) -> np.ndarray:  # dims 0-1 (the class code) dominate; of the rest, 5 then 2
+        value = 128 + 50 * z[:, 0] - 50 * z[:, 1] + 20 * z[:, 5] + 6 * z[:, 2]
+        return np.clip(np.rint(value), 0, 255).astype(np.uint8)[:, None, None, None].repeat(4, axis=1)
+
+    plain, coded = effects.rank_dimensions(images, 8), effects.rank_dimensions(images, 8, classes=2)
+    assert list(plain.order[:4]) == [0, 1, 5, 2] and list(coded.order[:4]) == [0, 1, 5, 2]
+    flipped = effects.rank_dimensions(lambda z: images(z[:, ::-1].copy()), 8, classes=2)  # code now weak: still first
+    assert list(flipped.order[:2]) == [0, 1] and flipped.scores[0] == 0
+    assert list(coded.free[:2]) == [5, 2] and sorted(coded.free) == list(range(2, 8))
+    assert coded.rank_of(0) == coded.rank_of(1) == 0 and coded.rank_of(5) == 1 and coded.rank_of(2) == 2
+    assert plain.rank_of(5) == 3
+
+
 def test_rank_dimensions_on_the_shipped_generator(shipped):
     gen, _ = shipped
-    fx = effects.rank_dimensions(gen.images, gen.nz, seeds=(0, 1))
-    assert sorted(fx.order) == list(range(gen.nz))
-    assert np.all(np.diff(fx.scores[fx.order]) <= 0)
+    fx = effects.rank_dimensions(gen.images, gen.nz, seeds=(0, 1), classes=gen.card.classes)
+    assert sorted(fx.order) == list(range(gen.nz)) and list(fx.order[:gen.card.classes]) == list(range(gen.card.classes))
+    assert np.all(np.diff(fx.scores[fx.free]) <= 0)
     unit = np.eye(gen.nz, dtype=np.float32)
-    top, bottom = int(fx.order[0]), int(fx.order[-1])
+    top, bottom = int(fx.free[0]), int(fx.free[-1])
     assert _image_change(gen, unit[top], seeds=(0, 1), amount=1.5) > _image_change(gen, unit[bottom], seeds=(0, 1), amount=1.5)

@@ -72,6 +72,61 @@ def _name(words: list[str]) -> str:
     return words[0]
 
 
+def guide_pages() -> list[Path]:
+    """The guide's own pages, as mkdocs.yml's nav lists them outside "Notes and measurements" (dated notes keep the
+    commands of their day), and CONTRIBUTING.md."""
+    nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:\n", 1)[1]
+    pages = re.findall(r"^  - [^:]+: (\S+\.md)$", nav, flags=re.M)  # top-level entries only (two spaces)
+    return [ROOT / "docs" / page for page in pages if (ROOT / "docs" / page).is_file()] + [ROOT / "CONTRIBUTING.md"]
+
+
+def ganstudio_invocations(line: str) -> list[list[str]]:
+    """The argument lists given to the ganstudio CLI on one shell line: `ganstudio ...`, `python -m ganstudio ...`,
+    `nice -n 19 ganstudio ...` and `torchrun ... -m ganstudio ...`, split at && ; | and ||."""
+    found, words = [], []
+    for word in shlex.split(line, comments=True) + ["&&"]:
+        if word not in ("&&", ";", "|", "||"):
+            words.append(word)
+            continue
+        if words[:1] == ["nice"]:
+            words = words[3:] if words[1:2] == ["-n"] else words[1:]
+        if words[:1] == ["ganstudio"]:
+            found.append(words[1:])
+        elif words[:1] in (["python"], ["python3"], ["torchrun"]) and "ganstudio" in words:
+            at = words.index("ganstudio")
+            if words[at - 1] == "-m":
+                found.append(words[at + 1:])
+        words = []
+    return found
+
+
+def cli_accepts(args: list[str]) -> tuple[bool, str]:
+    """Whether the CLI knows the command and every option named in args: click parses the whole line, refusing an
+    unknown command or option, before the eager --help stops it (values are not converted, nothing runs)."""
+    from typer.testing import CliRunner
+
+    done = CliRunner().invoke(app, [*args, "--help"])
+    return done.exit_code == 0, done.output
+
+
+def test_the_option_check_can_fail():
+    assert cli_accepts(["sample", "--seed", "7", "--gif", "--scale", "8"])[0]
+    assert not cli_accepts(["sample", "--no-such-option", "1"])[0]
+    assert not cli_accepts(["no-such-command"])[0]
+
+
+def test_every_ganstudio_command_in_the_guide_names_real_commands_and_options():
+    """A guide page cannot show an option the CLI lost (or never had): each `ganstudio` line of its shell blocks is
+    parsed by the CLI itself."""
+    lines = [(page.name, line) for page in [README, *guide_pages()] for block in shell_blocks(page.read_text())
+             for line in command_lines(block)]
+    calls = [(name, line, args) for name, line in lines for args in ganstudio_invocations(line)]
+    assert len(calls) >= 40, f"only {len(calls)} ganstudio commands found in the guide: the parser no longer matches it"
+    refused = [f"{name}: {line}\n{out.strip().splitlines()[-2:]}" for name, line, args in calls
+               for ok, out in [cli_accepts(args)] if not ok]
+    assert not refused, "guide commands the CLI refuses:\n" + "\n".join(refused)
+
+
 def test_the_readme_fits_its_budget():
     size = len(README.read_bytes())
     assert size < README_BUDGET, f"README.md is {size:,} bytes; the front door stays under {README_BUDGET:,}: move detail to docs/"
@@ -142,3 +197,12 @@ def test_the_guide_builds_strictly_with_every_command_in_its_reference(tmp_path)
     missing = [n for n in names if n not in headings]
     assert not missing, f"the command reference lacks: {missing}"
     assert not (site / "hooks").exists(), "the hook's source was published with the site"
+    # mkdocs checks the anchors of links between its pages; the README's links into the guide are checked here
+    for name in ("README.md", "CONTRIBUTING.md"):
+        for target in relative_links((ROOT / name).read_text()):
+            path, _, anchor = target.partition("#")
+            if anchor and path.startswith("docs/") and path.endswith(".md"):
+                page = Path(path).relative_to("docs").with_suffix("")
+                built = site / (page.parent if page.name == "index" else page) / "index.html"
+                html = built.read_text() if built.is_file() else ""
+                assert f'id="{anchor}"' in html, f"{name} links to {target}: the guide has no such heading"

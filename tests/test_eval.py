@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS
 from ganstudio.cli import app
 from ganstudio.data import datasets
 from ganstudio.eval import EVAL_FILE, SHEET_FILE, evaluate, markdown, read, split
+from ganstudio.eval.run import Result
 from ganstudio.explore import images
 
 from conftest import make_tiny_model
@@ -356,3 +358,34 @@ def test_hold_out_trains_on_the_training_part_only(mnist, tmp_path, monkeypatch)
         run = tmp_path / str(hold_out)
         loop.train(recipe.make(dataset="mnist", hold_out=hold_out, **tiny), run, tensorboard=False)
         assert state.read(state.latest(run))[0]["steps_per_epoch"] == per_epoch
+
+
+def _result_with(metrics: dict, baseline: dict) -> Result:
+    """The shipped mnist-dcgan's eval with the given figures in place of its own."""
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-dcgan" / EVAL_FILE).read_text())
+    return Result.from_dict({**shipped, "metrics": metrics, "baseline": baseline})
+
+
+@pytest.mark.parametrize("key,mine,base,words", [
+    ("fd", 5.0, 4.0, "like real data (1.2x real data's)"),
+    ("fd", 12.5, 3.59, "near real data (3.5x real data's)"),
+    ("fd", 89.8, 0.753, "far from real data (119.3x real data's)"),
+    ("precision", 0.87, 0.91, "like real data (96% of real data's)"),
+    ("recall", 0.70, 0.91, "well below real data (77% of real data's)"),
+    ("coverage", 0.19, 0.97, "far below real data (20% of real data's)"),
+])
+def test_the_cards_verdict_words_follow_the_measures_direction(key, mine, base, words):
+    from ganstudio.eval.report import in_words
+
+    assert in_words(_result_with({key: mine}, {key: base}), key) == words
+
+
+def test_kid_in_words_counts_standard_errors_above_real_data():
+    from ganstudio.eval.report import in_words
+
+    def kid(mine, se, base, base_se):
+        return in_words(_result_with({"kid": mine, "kid_se": se}, {"kid": base, "kid_se": base_se}), "kid")
+
+    assert kid(0.0154, 0.0048, 0.0021, 0.0030) == "2 standard errors above real data"
+    assert kid(0.004, 0.003, 0.002, 0.003) == "not told apart from real data at this n"
+    assert kid(0.389, 0.0114, -0.00017, 0.00148) == "34 standard errors above real data"

@@ -21,7 +21,7 @@ FLOORS = {
     "explore": 3,
     "data": 2,
     "artifact": 1,
-    "errors": 0, "": 0,  # ganstudio/__init__.py: the version
+    "errors": 0, "shipped": 0, "": 0,  # ganstudio/__init__.py: the version
 }
 
 

@@ -108,3 +108,15 @@ def test_refusals_are_one_line_and_write_nothing(tiny_copy, tmp_path):
     shutil.copyfile(SHIPPED / "generator.onnx", tiny_copy / "generator.onnx")  # another model's graph
     one_line_error(run("export", tiny_copy, "--hf", tmp_path / "d"), "not the graph of these weights")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "tiny"]
+
+
+def test_an_inception_eval_is_named_as_fid_not_as_ganstudios_own_space(tmp_path):
+    model = shutil.copytree(SHIPPED, tmp_path / "m")
+    evaluated = json.loads((model / "eval.json").read_text())
+    evaluated["space"] = {**evaluated["space"], "kind": "inception", "name": "inception", "what": "the TF Inception graph"}
+    (model / "eval.json").write_text(json.dumps(evaluated))
+    assert run("export", model, "--hf", tmp_path / "hub").exit_code == 0
+    card = huggingface_hub.ModelCard.load(tmp_path / "hub" / "README.md")
+    names = [r.metric_name for r in card.data.eval_results]
+    assert names and all("Inception features as FID (n=2,500" in n and "not Inception" not in n for n in names)
+    assert "FD here is FID" in card.text and "not Inception FID numbers" not in card.text

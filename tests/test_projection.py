@@ -203,3 +203,15 @@ def test_dropping_a_foreign_image_in_the_studio_makes_its_projection_current(enc
         views.restore_png(studio, s, str(tmp_path / "torn.png"))
     assert "\n" not in str(e.value) and str(tmp_path) not in str(e.value)  # one line, without the server's path
     assert s.state() == before
+
+
+def test_a_projection_far_from_anything_the_model_draws_is_called_poor():
+    """Issue 22 defect 6: a random-noise image was projected to a clean digit without a word."""
+    gen = runtime.load("mnist-dcgan")
+    digit = gen.images(latent.z_from_seed(77, gen.nz)[None])[0]  # an image the model can draw
+    noise = np.random.default_rng(0).integers(0, 256, digit.shape, dtype=np.uint8)
+    good, bad = projection.project(gen, digit), projection.project(gen, noise)
+    assert good.apart == bad.apart == pytest.approx(projection.apart(gen)) and good.apart > 0
+    assert not good.poor and "POOR MATCH" not in good.summary()
+    assert bad.poor and bad.summary().startswith("POOR MATCH") and bad.recipe()["poor"] is True
+    assert bad.error > projection.POOR * bad.apart > good.error

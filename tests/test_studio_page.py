@@ -233,3 +233,63 @@ def test_before_shows_the_seeds_own_image_and_undo_skips_another_models_steps(st
     s.remember()
     s.switch("elsewhere", {"sefa": 8, "ganspace": 8}, [])
     assert not s.undo()  # the only steps were made on the other model
+
+
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im).copy()
+
+
+def test_a_clicked_interpolation_or_walk_frame_is_named_and_reset_returns_to_it(studio, s):
+    """Issue 22 defect 5: such frames read 'seed N · 100 dims set', Before showed the seed, Reset threw the frame away."""
+    key = studio.models.default
+    strip, _ = studio.interpolate(key, 11, 31, 6, "slerp", 0.9, 5.0, False, s)
+    views.strip(studio, s, "interpolate", strip)
+    views.pick_frame(s, "interpolate", 2)
+    frame_png, line = studio.current(s)
+    assert line == "**seed 11 → 31 (slerp), t 0.40**" and "dims set" not in line
+    before_png, before_line = views.before(studio, s)
+    assert before_line == "**before**: seed 11 → 31 (slerp), t 0.40, unedited"
+    assert np.array_equal(_pixels(before_png), _pixels(frame_png))
+    views.set_dim(studio, s, 0, 2.5)  # an edit on top of the frame: the line names only it
+    edited_png, line = studio.current(s)
+    assert line == f"**seed 11 → 31 (slerp), t 0.40** · dims {s.view[0]}=+2.50"
+    assert not np.array_equal(_pixels(edited_png), _pixels(frame_png))
+    views.undoable(Session.clear_edits)(s)  # "Reset edits", as the page calls it: back to the frame, not to seed 11
+    assert np.array_equal(_pixels(studio.current(s)[0]), _pixels(frame_png))
+    assert s.undo() and "dims" in studio.current(s)[1]  # undo brings the edit back, origin and all
+    views.undoable(studio.set_seed)(s, 5)  # a new seed leaves the frame behind
+    assert studio.current(s)[1].startswith("**seed 5**") and s.origin is None
+
+    strip, _ = studio.walk(key, 3, 5, 0.2, 1.0, 5.0, None)
+    views.strip(studio, s, "walk", strip)
+    views.pick_frame(s, "walk", 4)
+    assert studio.current(s)[1] == "**walk from seed 3, frame 4**"
+
+
+def test_a_projection_is_named_before_shows_it_and_reset_keeps_it(studio, s, tmp_path):
+    foreign = tmp_path / "digit.png"  # an image with no recipe: it is projected
+    with Image.open(studio.current(studio.new_session(studio.models.default, seed=123))[0]) as im:
+        im.convert("L").save(foreign)
+    views.restore_png(studio, s, str(foreign))
+    projected_png, line = studio.current(s)
+    assert line == "**projected digit.png**"
+    assert views.before(studio, s)[1] == "**before**: projected digit.png, unedited"
+    assert np.array_equal(_pixels(views.before(studio, s)[0]), _pixels(projected_png))
+    views.set_amount(studio, s, "sefa", 0, 3.0)
+    assert studio.current(s)[1].startswith("**projected digit.png** · SeFa 1:+3.0")
+    s.clear_edits()
+    assert np.array_equal(_pixels(studio.current(s)[0]), _pixels(projected_png))
+
+
+def test_a_grid_drawn_by_another_model_cannot_be_picked_from(studio):
+    s = studio.new_session(studio.models.default, seed=1)
+    studio.tiles(s, s.model, 40, 4, 1.0)
+    views.undoable(studio.pick)(s, 2)
+    assert s.seed == 42
+    studio.switch_model(s, "fashion-mnist-dcgan")  # as a dropped PNG of that model does, under the grid on screen
+    with pytest.raises(UserError, match="the grid shows another model's images"):
+        studio.pick(s, 1)
+    studio.tiles(s, s.model, 40, 4, 1.0)  # the page redraws the same seeds with the new model
+    studio.pick(s, 1)
+    assert s.seed == 41

@@ -187,6 +187,11 @@ def test_a_core_install_serves_samples_and_evaluates_from_any_folder(core):
         assert "200 samples" in out and "wrote" in out, out
         assert "200 samples" in core.ganstudio("info", model).stdout
 
+    # the page's modules and the vendored browser runtime travel too: a static site from the core install
+    core.ganstudio("export", "mnist-dcgan", "--web", "site")
+    site = core.work / "site"
+    assert (site / "index.html").is_file() and list(site.rglob("*.wasm")) and list(site.rglob("*.onnx"))
+
 
 @pytest.mark.slow
 def test_a_core_install_serves_the_studio_and_its_api(core):

@@ -44,14 +44,14 @@ def card_rows(card: Card, recipe_defaults: Mapping[str, Any] | None = None) -> R
         else:
             rows.append(("recipe", ", ".join(f"{k}={v}" for k, v in recipe.items())))
     if card.metrics:
-        rows.append(("last metrics", ", ".join(f"{k}={v:.4g}" for k, v in card.metrics.items())))
+        rows.append(("metrics at the end of training", ", ".join(f"{k}={v:.4g}" for k, v in card.metrics.items())))
     if card.parity:
         per = ", ".join(f"batch {b}: {d:.1e}" for b, d in card.parity["per_batch"].items())
         rows.append(("onnx parity", f"max abs diff {card.parity['max_abs_diff']:.2e} (tolerance {card.parity['tolerance']:g}; {per})"))
     else:
         rows.append(("onnx parity", "not checked"))
     if card.notes:
-        rows.append(("notes", card.notes))
+        rows.append(("notes, written at export", card.notes))
     return rows
 
 

@@ -144,10 +144,13 @@ def eval_cmd(
     from rich.table import Table
 
     from ganstudio.eval import evaluate_model, report
+    from ganstudio.eval.features import user_file
     from ganstudio.eval.run import check_n
 
     check_n(n)
     space = None if features is None else str(features) if str(features) == "inception" else features.name
+    if space not in (None, "inception"):
+        user_file(features)  # a missing file is the first thing to say
     if not replace:
         _keep_larger_eval(model, n, space)
     if space == "inception":

@@ -19,10 +19,13 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on (1024..65535).")] = 7860,
     share: Annotated[bool, typer.Option("--share", help="Ask Gradio for a public share link.")] = False,
     privileged_port: Annotated[bool, typer.Option("--privileged-port", help="Allow a --port below 1024.")] = False,
+    mcp: Annotated[bool, typer.Option("--mcp", help="Also serve sample, sweep, interpolate, walk and the model list as MCP tools "
+                                      "at http://HOST:PORT/gradio_api/mcp/ (needs `pip install 'ganstudio[mcp]'`).")] = False,
 ) -> None:
     """Open the browser studio: sample, sweep dimensions, find directions, interpolate, walk.
 
-    Example: `ganstudio serve` then open http://127.0.0.1:7860
+    Example: `ganstudio serve` then open http://127.0.0.1:7860; `ganstudio serve --mcp` and point an MCP client
+    (Claude Desktop, an IDE) at http://127.0.0.1:7860/gradio_api/mcp/
     """
     check_address(host, port, privileged_port)  # one line now, rather than a traceback from inside gradio
     # Gradio imports IPython (its notebook magics) and matplotlib (to switch plot backends around every
@@ -32,4 +35,4 @@ def serve(
         sys.modules.setdefault(unused, None)  # type: ignore[arg-type]
     from ganstudio.studio.app import launch
 
-    launch(model=model, host=host, port=port, share=share)
+    launch(model=model, host=host, port=port, share=share, mcp=mcp)

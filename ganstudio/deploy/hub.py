@@ -77,6 +77,13 @@ def write_folder(model: str | os.PathLike | None, directory: Path) -> Path:
     return directory
 
 
+def _features(result) -> str:
+    """Which features an eval's figures are distances in, as a model-index metric name says it."""
+    if result.space.get("kind") == "inception":
+        return f"Inception features as FID (n={result.n:,}, clean-fid's resize)"
+    return f"ganstudio {result.space.get('name')} features (not Inception)"
+
+
 def front_matter(name: str, card: Card, result) -> str:
     """The README's YAML header, through huggingface_hub's ModelCardData (the Hub's own field names)."""
     from huggingface_hub import EvalResult, ModelCardData
@@ -86,11 +93,12 @@ def front_matter(name: str, card: Card, result) -> str:
     results = None
     if result is not None:
         space = result.space.get("name")
+        where = _features(result)
         results = [
             EvalResult(task_type=PIPELINE, task_name="Unconditional image generation",
                        dataset_type=HUB_DATASETS.get(card.dataset, card.dataset), dataset_name=card.dataset,
                        dataset_args={"reference": f"{result.n} training images", "held_out": f"{result.n} held-out images"},
-                       metric_type=metric, metric_name=f"{label}, ganstudio {space} features (not Inception)",
+                       metric_type=metric, metric_name=f"{label}, {where}",
                        metric_value=result.metrics[key], metric_config=space,
                        metric_args={"n": result.n, "seed": result.seed, "real_vs_real": result.baseline.get(key)})
             for key, metric, label, _ in MEASURES if key in result.metrics
@@ -118,8 +126,11 @@ def model_card(name: str, card: Card, weights_sha256: str, result, grid: bool) -
     if result is not None:
         lines += ["## Evaluation", "", f"`ganstudio eval`, {result.n:,} samples (seeds {result.seed}..{result.seed + result.n - 1}) "
                   f"against {result.n:,} training images, beside {result.n:,} held-out real images scored the same way. "
-                  f"Distances are in ganstudio's own `{result.space.get('name')}` feature space ({result.space.get('what')}), "
-                  "so they are not Inception FID numbers and compare only with other ganstudio evals of the same data.", "",
+                  + (f"Distances are in the Inception network FID uses ({result.space.get('what')}): FD here is FID, comparable "
+                     f"to a paper's only at the same n ({result.n:,}; papers use 50,000) against the same reference set."
+                     if result.space.get("kind") == "inception" else
+                     f"Distances are in ganstudio's own `{result.space.get('name')}` feature space ({result.space.get('what')}), "
+                     "so they are not Inception FID numbers and compare only with other ganstudio evals of the same data."), "",
                   "| measure | this model | real vs real |", "|---|---|---|"]
         lines += [f"| {label} ({what}) | {result.metrics[key]:.4g} | {result.baseline.get(key, float('nan')):.4g} |"
                   for key, _, label, what in MEASURES if key in result.metrics]

@@ -107,8 +107,8 @@ def readme_text(models: list[tuple[str, Signature, Card]]) -> str:
 {rows}
 
 Serve it (Triton with its ONNX Runtime backend, e.g. NVIDIA's `nvcr.io/nvidia/tritonserver:<release>-py3` image).
-The graphs are ONNX IR version 10 (opset 20): pick a Triton release whose ONNX Runtime backend is ONNX Runtime
-{ORT_MINIMUM} or newer (its release notes name the version); an older one refuses to load them.
+The graphs are ONNX IR version 10 (opset 20): pick a Triton release whose backend is
+ONNX Runtime {ORT_MINIMUM} or newer (its release notes name the version); an older one refuses to load them.
 
 ```bash
 tritonserver --model-repository="$PWD"

@@ -103,11 +103,17 @@ def for_dataset(dataset: str) -> FeatureNet:
     return shipped(SHIPPED.get(dataset, RANDOM))
 
 
-def user(path: str | Path) -> FeatureNet:
-    """Any ONNX extractor: (batch, C, H, W) float in [0, 1] -> (batch, D) (or (batch, D, 1, 1)); checked on two images."""
+def user_file(path: str | Path) -> Path:
+    """The --features file, refused in one line before anything else is done with it."""
     path = Path(path).expanduser()
     if not path.is_file() or path.suffix.lower() != ".onnx":
         raise UserError(f"--features {path}: expected an existing .onnx file")
+    return path
+
+
+def user(path: str | Path) -> FeatureNet:
+    """Any ONNX extractor: (batch, C, H, W) float in [0, 1] -> (batch, D) (or (batch, D, 1, 1)); checked on two images."""
+    path = user_file(path)
     session = _session(path)
     c, h, w = _dims(session)
     card = {"name": path.name, "kind": "user", "what": f"the ONNX extractor {path}", "sha256": sha256_file(path),

@@ -7,6 +7,7 @@ model whose weights differ from it shows its eval as stale, never as current.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -127,15 +128,57 @@ def time_line(result: Result) -> str:
             f"{s.get('real_side', 0):.1f} s, {side}" + (f"; the latent space: {s['latent_space']:.1f} s" if "latent_space" in s else ""))
 
 
+# What each measure says, for the card's readers (higher-is-better measures are shares of something real data has)
+MEANINGS = {
+    "fd": "distance between the samples' and the data's feature distributions",
+    "kid": "the same, a kernel estimate that is unbiased at any n",
+    "precision": "share of samples that look like real images",
+    "recall": "share of the data's variety the samples reach",
+    "density": "how closely samples crowd around real images",
+    "coverage": "share of real images with a sample near them",
+}
+# The card's verdict bands: a lower-is-better distance as a multiple of real data's own, a higher-is-better share as
+# a fraction of real data's; KID by how many standard errors it sits above real data's.
+DISTANCE_BANDS = ((1.5, "like real data"), (5.0, "near real data"), (25.0, "clearly apart from real data"))
+SHARE_BANDS = ((0.95, "like real data"), (0.8, "a little below real data"), (0.5, "well below real data"))
+KID_SE = 2.0
+
+
+def in_words(result: Result, key: str) -> str:
+    """One measure against its real-vs-real baseline, in words with the comparison it rests on."""
+    mine, base = result.metrics.get(key), result.baseline.get(key)
+    if mine is None or base is None:
+        return "-"
+    if key == "kid":
+        se = float(np.hypot(result.metrics.get("kid_se", 0.0), result.baseline.get("kid_se", 0.0)))
+        apart = (mine - base) / se if se > 0 else float("inf")
+        return "not told apart from real data at this n" if apart < KID_SE else f"{apart:.0f} standard errors above real data"
+    if key == "fd":
+        ratio = mine / base if base > 0 else float("inf")
+        word = next((w for limit, w in DISTANCE_BANDS if ratio <= limit), "far from real data")
+        return f"{word} ({ratio:.1f}x real data's)"
+    ratio = mine / base if base > 0 else 0.0
+    word = next((w for limit, w in SHARE_BANDS if ratio >= limit), "far below real data")
+    return f"{word} ({ratio:.0%} of real data's)"
+
+
 def markdown(model: ModelDir) -> tuple[list[str], Path | None]:
     """The model's eval as Markdown lines and the nearest-neighbour sheet's path (for the studio's model card);
-    ([], None) when the model has no eval."""
+    ([], None) when the model has no eval. Written for someone who has not read the papers: which way is better,
+    a verdict in words against real data, what each measure means; the copying test's statistics in a fold."""
     result, current = read(model)
     if result is None:
         return [], None
-    md = ["| measure | this model | real vs real |", "|---|---|---|"]
-    md += [f"| {a} | {b} | {c} |" for a, b, c in table(result)]
-    md += [""] + [f"- {line}" for line in lines(result, current)]
+    md = ["| measure | this model | real vs real | in words |", "|---|---|---|---|"]
+    for (key, _, higher, _), (label, mine, base) in zip(ROWS, table(result)):
+        md.append(f"| {label} {'↑' if higher else '↓'} | {mine} | {base} | {in_words(result, key)}: {MEANINGS[key]} |")
+    md += ["", "↑ higher is better, ↓ lower is better; real vs real is what held-out real images score the same way.", ""]
+    for line in lines(result, current):
+        words, _, evidence = line.partition(" (C_T ") if line.startswith("memorisation: ") else (line, "", "")
+        md.append(f"- {words}")
+        if evidence:
+            md.append(f"  <details><summary>the copying test's figures</summary>C_T {html.escape(evidence.rstrip(')'))}"
+                      "</details>")
     sheet = model.path / SHEET_FILE
     return md, (sheet if sheet.is_file() and current else None)
 

@@ -67,14 +67,23 @@ class Projection:
     rounds: int
     evaluations: int  # images the generator drew, the encoder's pass not counted
     seconds: float
+    apart: float  # the same error between two of the model's own images (median over seeded pairs): the scale
+
+    @property
+    def poor(self) -> bool:
+        """Further from the image than half the gap between two of the model's own images: it cannot draw it."""
+        return self.error > POOR * self.apart
 
     def summary(self) -> str:
         how = "encoder" if self.start == "encoder" else f"nearest of {limits.PROJECT_SAMPLES} random samples"
-        return (f"error (pixel MSE) {self.error:.4f}, from {self.start_error:.4f} at the start ({how}, then "
-                f"{self.rounds} search rounds, {self.evaluations:,} images drawn) in {self.seconds:.2f} s")
+        warn = (f"POOR MATCH: the closest image the model draws is {self.error / self.apart:.0%} of the gap between two of "
+                "its own images away from yours; it cannot draw this image. ") if self.poor else ""
+        return (f"{warn}error (pixel MSE) {self.error:.4f} (two of the model's own images: {self.apart:.4f}), from "
+                f"{self.start_error:.4f} at the start ({how}, then {self.rounds} search rounds, {self.evaluations:,} "
+                f"images drawn) in {self.seconds:.2f} s")
 
     def recipe(self) -> dict[str, Any]:
-        return {"error": round(self.error, 6), "start": self.start, "start_error": round(self.start_error, 6),
+        return {"error": round(self.error, 6), "apart": round(self.apart, 6), "poor": self.poor, "start": self.start, "start_error": round(self.start_error, 6),
                 "rounds": self.rounds, "evaluations": self.evaluations}
 
 
@@ -139,6 +148,19 @@ def _handle(model: catalog.ModelDir) -> str:
         return str(model.path)
 
 
+# A projection is poor beyond this share of the gap between two of the model's own images: real images of the
+# model's data land far below it, noise and blank images far above (measured in docs/projection.md).
+POOR = 0.5
+APART_PAIRS = 32  # seeded pairs of the model's images that give its scale
+
+
+def apart(gen: Generator) -> float:
+    """The median pixel MSE between two of the model's own images (seeds i and APART_PAIRS + i)."""
+    lo, hi = gen.card.output_range
+    x = (gen.raw(latent.z_batch(0, 2 * APART_PAIRS, gen.nz)) - lo) / (hi - lo)
+    return float(np.median(((x[:APART_PAIRS] - x[APART_PAIRS:]) ** 2).mean((1, 2, 3))))
+
+
 def errors(gen: Generator, z: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Mean squared pixel error (pixels in [0, 1]) of each z's image against target ((H, W, C) in [0, 1])."""
     lo, hi = gen.card.output_range
@@ -167,7 +189,7 @@ def project(gen: Generator, image: np.ndarray, rounds: int = limits.PROJECT_ROUN
     z, e, drawn = search(gen, target, z0, e0, rounds, seed)
     image_out = gen.images(z[None])[0]
     return Projection(z, image_out, e, e0, "encoder" if encoder else "random", note, rounds,
-                      drawn + (0 if encoder else limits.PROJECT_SAMPLES), time.perf_counter() - t0)
+                      drawn + (0 if encoder else limits.PROJECT_SAMPLES), time.perf_counter() - t0, apart(gen))
 
 
 def search(gen: Generator, target: np.ndarray, z0: np.ndarray, e0: float, rounds: int, seed: int = 0,

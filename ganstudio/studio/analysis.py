@@ -49,12 +49,17 @@ class Analysis:
 
     def summary(self) -> str:
         fx = self.effects
-        top = ", ".join(f"**{d}** ({fx.scores[d]:.3f})" for d in fx.order[:8])
-        weakest = fx.order[-1]
-        return (
-            f"Strongest dimensions (mean pixel change 0..1 when one moves ±1.5, over 4 seeds): {top}. "
-            f"Weakest: {weakest} ({fx.scores[weakest]:.3f})."
+        top = ", ".join(f"**{d}** ({fx.scores[d]:.3f})" for d in fx.free[:8])
+        weakest = fx.free[-1]
+        ranked = (
+            f"{'Strongest of the other dimensions' if fx.classes else 'Strongest dimensions'} (mean pixel change 0..1 "
+            f"when one moves ±1.5, over 4 seeds): {top}. Weakest: {weakest} ({fx.scores[weakest]:.3f})."
         )
+        if not fx.classes:
+            return ranked
+        code = fx.scores[:fx.classes]
+        return (f"Class dimensions **0–{fx.classes - 1}** pick the class (the largest of them wins; listed first, "
+                f"each moves the image {float(np.median(code)):.3f} in the median). {ranked}")
 
     def labels(self) -> dict[str, list[str]]:
         """The slider label of every direction."""
@@ -99,4 +104,4 @@ def _analysis(path: str, mtime: float) -> Analysis:
     gen = generator(path, mtime)
     _, tensors = load_weights(gen.model.weights)
     sefa, ganspace = directions.from_weights(tensors, gen.nz, min(limits.N_DIRECTIONS, gen.nz), gen.card.classes)
-    return Analysis(effects.rank_dimensions(gen.images, gen.nz), {"sefa": sefa, "ganspace": ganspace})
+    return Analysis(effects.rank_dimensions(gen.images, gen.nz, classes=gen.card.classes), {"sefa": sefa, "ganspace": ganspace})

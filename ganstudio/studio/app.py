@@ -4,7 +4,8 @@ Layout: the model and truncation on top; the current image on the left (every ta
 tabs on the right for sampling, per-dimension sliders and sweeps, SeFa/GANSpace directions, class directions,
 interpolation, random walks and a run's training timeline (ganstudio.studio.tabs, tabs_latent, tabs_classes and
 tabs_paths build each). A link (?model=&seed=&psi=&dims=&sefa=&ganspace=&class=&class_cond=) opens the view it names. The named endpoints sample,
-sweep, interpolate and walk are the CLI's operations, callable with gradio_client.
+sweep, interpolate and walk are the CLI's operations, callable with gradio_client; `serve --mcp` offers them, and the
+model list, as MCP tools (ganstudio.studio.mcp_tools).
 
 Inference goes through ONNX Runtime (ganstudio.explore.runtime); nothing here imports torch.
 """
@@ -33,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
-from ganstudio.studio import browser, routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
+from ganstudio.studio import browser, mcp_tools, routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
 from ganstudio.studio.page import PRIVATE, RAW, Page, ready, ui  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
@@ -113,11 +114,12 @@ def wire_session(
     studio = page.studio
     dir_sliders = [x for m in METHODS for x in directions.sliders[m]]
     page.view_out = [*page.current, *dims.slots, *dir_sliders, *classes.outputs]
-    page.model_out = [page.card, page.sheet, dims.summary, dims.sweep_dim, *timeline.outputs]
+    page.model_out = [page.card, page.sheet, dims.summary, dims.sweep_dim, *timeline.outputs, grid.gallery]
 
     def show_all(s: Session) -> list[Any]:
         """The current image plus every slider that depends on it (after a new seed, model, reset, undo...)."""
-        ups = [gr.update(label=f"dim {x.dim} · #{x.rank} ({x.score:.3f})", value=x.value, visible=True) for x in views.slots(studio, s, n_slots)]
+        ups = [gr.update(label=f"dim {x.dim} · {f'#{x.rank}' if x.rank else 'class code'} ({x.score:.3f})", value=x.value, visible=True)
+               for x in views.slots(studio, s, n_slots)]
         ups += [gr.update(visible=False)] * (n_slots - len(ups))
         st, _ = studio.state(s)
         labels = studio.analysis(st.model).labels()
@@ -127,10 +129,12 @@ def wire_session(
 
     def model_panels(s: Session) -> list[Any]:
         an, nz = studio.analysis(s.model), studio.generator(s.model).nz
-        sweep_dim = gr.update(value=int(an.effects.order[0]), maximum=nz - 1)
+        sweep_dim = gr.update(value=int(an.effects.free[0]), maximum=nz - 1)  # the strongest dimension outside a class code
         sheet = studio.eval_sheet(s.model)
+        # the grid's seeds drawn by this model: a drop that switched the model must not leave another's tiles to click
+        shown = tabs.tiles(page)(s, s.model, s.grid_seed, s.grid_n, s.psi) if s.grid_n else gr.skip()
         return [studio.card_markdown(s.model), gr.update(value=sheet, visible=sheet is not None), an.summary(), sweep_dim,
-                *timeline.panels(studio, s.model)]
+                *timeline.panels(studio, s.model), shown]
 
     page.show_all, page.model_panels = show_all, model_panels
     view_out, model_out = page.view_out, page.model_out
@@ -218,19 +222,24 @@ def _warm(studio: Studio) -> None:
 
 
 def start(
-    model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, quiet: bool = False
+    model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, quiet: bool = False,
+    mcp: bool = False,
 ) -> tuple[gr.Blocks, str]:
-    """Build and launch without blocking; returns (app, local URL). Warms the default model in the background."""
+    """Build and launch without blocking; returns (app, local URL). Warms the default model in the background.
+    With mcp, the named operations are MCP tools too (ganstudio.studio.mcp_tools), at URL + gradio_api/mcp/."""
+    if mcp:
+        mcp_tools.require()
     studio = Studio(model)
     # Not daemons: they finish (bounded work) before the interpreter finalises; a daemon thread still inside
     # ONNX Runtime at exit makes the process abort ("terminate called without an active exception").
     loading = threading.Thread(target=_warm, args=(studio,))
     loading.start()  # while the page is built
     demo = build(studio)
+    tools = mcp_tools.add(demo, studio) if mcp else []
     try:
         _, url, share_url = demo.launch(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
-            ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, footer_links=["api"],
+            ssr_mode=False, pwa=False, mcp_server=mcp, enable_monitoring=False, footer_links=["api"],
             theme=THEME, css=CSS, js=tabs.ENTER_APPLIES, head=browser.HEAD,
             # Gradio's upload route takes files from any client, not only through the drop zone: none may be
             # larger than the largest image the studio reads.
@@ -240,19 +249,27 @@ def start(
         )
     except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
         raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None
+    if mcp:
+        try:
+            mcp_tools.offer_only(demo, tools)
+        except UserError:
+            demo.close()
+            raise
     # Dimension effects and directions once serving, so they delay no first request.
     threading.Thread(target=lambda: (loading.join(), studio.analysis(studio.models.default))).start()
     if not quiet:
         print(f"ganstudio studio: {url}  (model {studio.models.default}; Ctrl+C to stop)", flush=True)
         if share_url:
             print(f"public share link: {share_url}", flush=True)
+        if mcp:
+            print(f"MCP tools ({', '.join(tools)}): {url.rstrip('/')}{mcp_tools.PATH}", flush=True)
     return demo, url
 
 
-def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False, mcp: bool = False) -> None:
     """`ganstudio serve`: serve until Ctrl+C or SIGTERM, then close the server and remove the temporary files."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop: exit cleanly, as Ctrl+C does
-    demo, _ = start(model, host, port, share)
+    demo, _ = start(model, host, port, share, mcp=mcp)
     try:
         demo.block_thread()
     finally:

@@ -18,7 +18,7 @@ import numpy as np
 from ganstudio.errors import UserError
 from ganstudio.explore import latent, limits
 from ganstudio.explore.operations import DIRECTION_SWEEP, Vector
-from ganstudio.studio.session import State
+from ganstudio.studio.session import Origin, State
 
 
 def start(recipe: Mapping[str, Any], model: str, nz: int) -> tuple[State, np.ndarray | None]:
@@ -63,7 +63,7 @@ def offset(amounts: Mapping[str, Sequence[float]], bases: Mapping[str, np.ndarra
 def with_value(st: State, dim: int, value: float, bases: Mapping[str, np.ndarray], nz: int) -> State:
     """st with dimension `dim` of the final vector (directions included) at `value`."""
     edits = {**st.edits, int(dim): float(value) - float(offset(st.amounts, bases, nz)[dim])}
-    return State(st.model, st.seed, st.psi, edits, st.amounts, ())
+    return State(st.model, st.seed, st.psi, edits, st.amounts, (), st.origin)
 
 
 def with_amount(st: State, method: str, j: int, value: float, bases: Mapping[str, np.ndarray]) -> State:
@@ -72,7 +72,7 @@ def with_amount(st: State, method: str, j: int, value: float, bases: Mapping[str
         raise UserError(f"no direction {str(method)[:20]} {j + 1} for this model")
     amounts = full(st.amounts, bases)
     amounts[method][j] = float(value)
-    return State(st.model, st.seed, st.psi, st.edits, amounts, ())
+    return State(st.model, st.seed, st.psi, st.edits, amounts, (), st.origin)
 
 
 def direction_frame(st: State, frame: Mapping[str, Any], bases: Mapping[str, np.ndarray], nz: int) -> State:
@@ -97,9 +97,11 @@ def direction_frame(st: State, frame: Mapping[str, Any], bases: Mapping[str, np.
     return moved if exact is None or np.allclose(z_of(moved, bases, nz), exact, atol=1e-5) else of_z(st, exact)
 
 
-def of_z(st: State, z: np.ndarray) -> State:
-    """The state whose vector is exactly z (every dimension written, no direction added)."""
-    return State(st.model, st.seed, st.psi, {d: float(x) for d, x in enumerate(z)}, {}, ())
+def of_z(st: State, z: np.ndarray, origin: str | None = None) -> State:
+    """The state whose vector is exactly z (every dimension written, no direction added); `origin` names where
+    it came from, when the seed alone no longer says what the image is."""
+    edits = {d: float(x) for d, x in enumerate(z)}
+    return State(st.model, st.seed, st.psi, edits, {}, (), Origin(origin, edits) if origin else st.origin)
 
 
 def z_of(st: State, bases: Mapping[str, np.ndarray], nz: int) -> np.ndarray:
@@ -146,11 +148,12 @@ def frames(recipe: Mapping[str, Any], st: State, bases: Mapping[str, np.ndarray]
                 raise UserError(f"its method {limits.shown(method)!r} must be lerp or slerp")
             b = latent.truncate(latent.z_from_seed(int(limits.SEED.check("its seed_to", recipe["seed_to"])), nz), psi)
             zs = latent.interpolate(z0, b, steps, method)
-            return [(of_z(st, z), f"t {t:.2f}") for z, t in zip(zs, np.linspace(0, 1, steps))]
+            pair = f"seed {st.seed} → {int(recipe['seed_to'])} ({method})"
+            return [(of_z(st, z, f"{pair}, t {t:.2f}"), f"t {t:.2f}") for z, t in zip(zs, np.linspace(0, 1, steps))]
         if op == "walk":
             step_size = float(limits.STEP_SIZE.check("its step_size", recipe["step_size"]))
             zs = latent.random_walk(z0, steps, seed=st.seed, step_size=step_size)
-            return [(of_z(st, z), f"frame {i}") for i, z in enumerate(zs)]
+            return [(of_z(st, z, f"walk from seed {st.seed}, frame {i}"), f"frame {i}") for i, z in enumerate(zs)]
     except (KeyError, TypeError, ValueError):
         raise UserError(f"its recipe ({str(op)[:30]}) is damaged: it does not say which frames it shows") from None
     raise UserError(f"a {str(op)[:30]!r} image has no frames to pick")

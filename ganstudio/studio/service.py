@@ -85,6 +85,8 @@ class Studio:
 
         lines, sheet = eval_markdown(self.models.get(key))
         text = "\n\n**Eval** (`ganstudio eval`)\n\n" + "\n".join(lines) if lines else "\n\nNo eval yet: `ganstudio eval " + key + "`."
+        if sheet:
+            text += "\n\nBelow, the eval's closest pairs: each generated sample (top) over its nearest training image (bottom)."
         return text, (str(sheet) if sheet else None)
 
     # -- the named operations (the CLI's, from the tab's edited vector when it has one) ------------------
@@ -237,12 +239,20 @@ class Studio:
 
     def current(self, s: Session) -> tuple[str, str]:
         """(PNG of the current image, a line saying what it is). Unedited, the PNG is `sample --seed S --n 1`."""
-        v, model = self._now(s)
+        st, bases = self.state(s)
+        model = st.model
+        v = Vector.edited(st.seed, st.psi, self.generator(model).nz, st.edits, st.amounts, bases)
         r = operations.still(self.generator(model), v)
         if v.is_seed:
             return self.out.png(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
         parts = [f"**seed {v.seed}** · ψ {v.psi:g}"]
-        if len(v.edits) > 8:  # a clicked interpolation or walk frame: every dimension is written
+        if st.origin is not None:  # a projection or a clicked frame: named, and only what was edited since listed
+            parts = [f"**{st.origin.label}**"]
+            changed = sorted(d for d, x in st.edits.items() if st.origin.edits.get(d) != x)
+            if changed:
+                more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
+                parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in changed[:8]) + more)
+        elif len(v.edits) > 8:  # a vector restored from a file with every dimension written
             parts.append(f"{len(v.edits)} dims set")
         elif v.edits:  # each at its value in the final vector, as its slider shows it
             parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in sorted(v.edits)))
@@ -268,7 +278,7 @@ class Studio:
             r = self._grids.get((model, seed, n, psi))
         if r is None:
             r = operations.sample(self.generator(model), seed, n, psi)
-        s.show_grid(seed, n)
+        s.show_grid(seed, n, model)
         return [(images.single(img), f"seed {seed + i}") for i, img in enumerate(r.frames[0])]
 
     def search(self, s: Session, query: str, by_effect: bool) -> None:

@@ -20,6 +20,15 @@ from ganstudio.explore import limits
 HISTORY = 50  # undo steps kept per tab
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a vector that is not a seed's came from (a projected image, a clicked interpolation or walk frame):
+    what the current image's line names, what "Before" shows and what "Reset edits" returns to."""
+
+    label: str  # "projected digit.png", "seed 3 → 9 (slerp), t 0.40", "walk from seed 3, frame 12"
+    edits: Mapping[int, float]  # the vector as it arrived, every dimension written
+
+
+@dataclass(frozen=True)
 class State:
     """A consistent copy of a session, for rendering while other events change the session."""
 
@@ -29,6 +38,7 @@ class State:
     edits: Mapping[int, float]
     amounts: Mapping[str, Sequence[float]]
     view: Sequence[int]
+    origin: Origin | None = None
 
 
 @dataclass
@@ -40,23 +50,25 @@ class Session:
     amounts: dict[str, list[float]] = field(default_factory=dict)  # method -> amount along each direction
     grid_seed: int = 0  # the grid on screen shows seeds grid_seed .. grid_seed + grid_n - 1
     grid_n: int = 0
+    grid_model: str = ""  # the model whose images the grid shows (a drop may switch the tab's model under it)
     view: list[int] = field(default_factory=list)  # the dimensions the slider slots show, in order
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     history: list[State] = field(default_factory=list, repr=False)  # states to undo to, oldest first
     future: list[State] = field(default_factory=list, repr=False)  # states undone, to redo
     last_change: str | None = field(default=None, repr=False)  # what made the newest history entry
     frames: dict[str, list[State]] = field(default_factory=dict, repr=False)  # each strip's frames, clickable
+    origin: Origin | None = None  # where the current vector came from when it is not a seed's (edits start from it)
 
     def state(self) -> State:
         with self.lock:
             amounts = {m: tuple(a) for m, a in self.amounts.items()}
-            return State(self.model, self.seed, self.psi, dict(self.edits), amounts, tuple(self.view))
+            return State(self.model, self.seed, self.psi, dict(self.edits), amounts, tuple(self.view), self.origin)
 
     def switch(self, model: str, directions: Mapping[str, int], view: Sequence[int]) -> None:
         """Another model: keep seed and ψ, drop edits (dimensions mean other things there), all at once."""
         with self.lock:
             self.model, self.view = model, list(view)
-            self.edits = {}
+            self.edits, self.origin = {}, None
             self.amounts = {m: [0.0] * k for m, k in directions.items()}
 
     def fit_directions(self, model: str, directions: Mapping[str, int]) -> None:
@@ -67,26 +79,29 @@ class Session:
                 self.amounts = {m: list(a) for m, a in fitted(self.amounts, directions).items()}
 
     def clear_edits(self) -> None:
+        """Back to the vector the edits started from: the seed's, or a projection's or frame's as it arrived."""
         with self.lock:
-            self.edits = {}
+            self.edits = dict(self.origin.edits) if self.origin is not None else {}
             self.amounts = {m: [0.0] * len(a) for m, a in self.amounts.items()}
 
     def set_seed(self, seed: int) -> None:
         with self.lock:
-            self.seed = seed
+            self.seed, self.origin = seed, None
             self.clear_edits()
 
     def set_psi(self, psi: float) -> None:
         with self.lock:
             self.psi = psi
 
-    def show_grid(self, first_seed: int, n: int) -> None:
+    def show_grid(self, first_seed: int, n: int, model: str) -> None:
         with self.lock:
-            self.grid_seed, self.grid_n = first_seed, n
+            self.grid_seed, self.grid_n, self.grid_model = first_seed, n, model
 
     def pick(self, index: object) -> None:
         """Make tile `index` of the grid on screen the current vector."""
         with self.lock:
+            if self.grid_model != self.model:
+                raise UserError("the grid shows another model's images: press Sample to draw this model's")
             tile = limits.Bound(0, max(self.grid_n - 1, 0), integer=True).check("tile", index)
             self.set_seed(self.grid_seed + int(tile))
 
@@ -174,7 +189,7 @@ class Session:
             return True
 
     def _restore(self, st: State) -> None:
-        self.seed, self.psi = st.seed, st.psi
+        self.seed, self.psi, self.origin = st.seed, st.psi, st.origin
         self.edits = dict(st.edits)
         for m, a in self.amounts.items():  # this model's directions: a state from elsewhere is cut or padded
             given = [float(x) for x in st.amounts.get(m, ())][: len(a)]
@@ -188,7 +203,8 @@ def fitted(amounts: Mapping[str, Sequence[float]], directions: Mapping[str, int]
 
 def _vector(st: State) -> tuple:
     """What a state renders (undo skips entries that look the same)."""
-    return st.model, st.seed, st.psi, sorted(st.edits.items()), sorted((m, tuple(a)) for m, a in st.amounts.items())
+    return (st.model, st.seed, st.psi, sorted(st.edits.items()), sorted((m, tuple(a)) for m, a in st.amounts.items()),
+            st.origin and st.origin.label)
 
 
 def clamp(bound: limits.Bound, value: float) -> float:

@@ -86,8 +86,11 @@ def current_column(page: Page) -> None:
                         type="filepath", height=150, elem_id="drop")
     with gr.Accordion("Model card", open=True):
         page.card = gr.Markdown(elem_id="card")
-        page.sheet = gr.Image(label="Eval: the closest generated (top) / training (bottom) pairs", type="filepath",
-                              interactive=False, elem_id="eval-sheet", elem_classes="pixels", visible=False)
+        # Labelled above, not over the image (a label would cover the generated row), drawn at a readable height,
+        # with download and fullscreen buttons only (Gradio's share button needs a Hugging Face Space and fails here).
+        page.sheet = gr.Image(label="The eval's closest pairs: generated (top), its nearest training image (bottom)",
+                              show_label=False, type="filepath", interactive=False, elem_id="eval-sheet",
+                              elem_classes="pixels", visible=False, height=180, buttons=BUTTONS)
 
 
 def wire_current(page: Page) -> None:

@@ -166,7 +166,7 @@ def project(studio: Studio, s: Session, path: str) -> str:
     with s.lock:
         if s.model != key:
             raise UserError("the model changed while the image was projected: drop it again")
-        s.apply(recipes.of_z(s.state(), p.z))
+        s.apply(recipes.of_z(s.state(), p.z, f"projected {Path(path).name[:60]}"))
     note = f" ({p.note})" if p.note else ""
     return f"Projected {Path(path).name[:60]} onto {key}: {p.summary()}{note}"
 
@@ -247,10 +247,13 @@ def animation(studio: Studio, png: str | None, fps: float, frames: list[tuple[Im
 
 
 def before(studio: Studio, s: Session) -> tuple[str, str]:
-    """The current image's seed, unedited: what the edits started from."""
+    """What the edits started from: the seed's image, or a projection's or clicked frame's as it arrived."""
     st = s.state()
-    v = Vector.of_seed(st.seed, st.psi, studio.generator(st.model).nz)
-    r = operations.still(studio.generator(st.model), v)
+    gen = studio.generator(st.model)
+    if st.origin is not None:
+        r = operations.still(gen, Vector.edited(st.seed, st.psi, gen.nz, st.origin.edits, {}, {}))
+        return studio.out.png(r, f"seed{st.seed}-edited"), f"**before**: {st.origin.label}, unedited"
+    r = operations.still(gen, Vector.of_seed(st.seed, st.psi, gen.nz))
     return studio.out.png(r, f"seed{st.seed}"), f"**before**: seed {st.seed} · ψ {st.psi:g}, unedited"
 
 

@@ -13,6 +13,7 @@ import threading
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
+from rich.text import Text
 
 LINE_EVERY = 30.0  # seconds between plain progress lines when the output is not a terminal
 BAR_WIDTH = 20
@@ -59,5 +60,5 @@ class TrainProgress(Progress):
         task = self.tasks[0]
         elapsed = dt.timedelta(seconds=int(task.elapsed or 0))
         left = f", about {dt.timedelta(seconds=int(task.time_remaining))} left" if task.time_remaining is not None else ""
-        health = task.fields.get("health", "")
+        health = Text.from_markup(task.fields.get("health", "")).plain  # the badge's colour is for terminals only
         return f"train {int(task.completed):,}/{int(task.total or 0):,} steps, {elapsed} elapsed{left}" + (f"  {health}" if health else "")

@@ -32,7 +32,7 @@ def analyse(gen: Generator) -> tuple[effects.Effects, dict[str, directions.Direc
     _, tensors = load_weights(gen.model.weights)
     sefa, ganspace = directions.from_weights(tensors, gen.nz, min(limits.N_DIRECTIONS, gen.nz), gen.card.classes)
     classes = class_directions.of(gen.model, gen.nz, gen.sha256, gen.model.name)
-    return effects.rank_dimensions(gen.images, gen.nz), {"sefa": sefa, "ganspace": ganspace}, classes
+    return effects.rank_dimensions(gen.images, gen.nz, classes=gen.card.classes), {"sefa": sefa, "ganspace": ganspace}, classes
 
 
 def _rows(vectors: np.ndarray) -> list[list[float]]:
@@ -58,7 +58,7 @@ def model_record(gen: Generator, fx: effects.Effects, dirs: dict[str, directions
         "format": FORMAT, "version": VERSION, "name": gen.model.name, "sha256": gen.sha256, "graph": graph,
         "nz": gen.nz, "channels": card.channels, "image_size": card.image_size,
         "output_range": [float(x) for x in card.output_range], "dataset": card.dataset,
-        "effects": {"order": [int(d) for d in fx.order], "scores": [round(float(s), 6) for s in fx.scores]},
+        "effects": {"order": [int(d) for d in fx.order], "scores": [round(float(s), 6) for s in fx.scores], "classes": fx.classes},
         "directions": methods,
         "limits": {"seed": _bound(limits.SEED), "psi": _bound(limits.PSI), "latent": _bound(limits.LATENT),
                    "direction": _bound(limits.DIRECTION), "value": _bound(limits.SWEEP_VALUE)},

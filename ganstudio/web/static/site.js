@@ -58,7 +58,8 @@ async function main() {
   // -- controls ---------------------------------------------------------------------------------------------
   const dimSliders = {};
   for (const d of rec.effects.order) {
-    dimSliders[d] = slider($("dims"), `dim ${d} · ${rec.effects.scores[d].toFixed(3)}`, lim.latent, 0.01, (v) => {
+    const group = d < rec.effects.classes ? " · class code" : "";  // a class-coded model's class dimensions come first
+    dimSliders[d] = slider($("dims"), `dim ${d}${group} · ${rec.effects.scores[d].toFixed(3)}`, lim.latent, 0.01, (v) => {
       apply({ ...current, dims: { ...current.dims, [d]: v } }).catch(show);
     });
   }
@@ -77,7 +78,7 @@ async function main() {
     });
   }
   const what = $("sweep-what");
-  for (const d of rec.effects.order.slice(0, 16)) what.add(new Option(`dim ${d}`, `dim:${d}`));
+  for (const d of rec.effects.order.slice(rec.effects.classes, rec.effects.classes + 16)) what.add(new Option(`dim ${d}`, `dim:${d}`));
   for (const key of Object.keys(dirSliders)) what.add(new Option(key, `dir:${key}`));
 
   function show(e) {
