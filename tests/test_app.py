@@ -271,6 +271,7 @@ def test_ui_errors_are_one_line_messages_and_bugs_do_not_leak_tracebacks():
     assert "secret" not in str(e.value) and "internal error (KeyError)" in str(e.value)
 
 
+@pytest.mark.slow
 def test_serving_never_imports_torch():
     code = textwrap.dedent(f"""
         import sys
@@ -374,6 +375,7 @@ def test_concurrent_clients_each_get_their_own_correct_image(server, key, studio
     assert got == [Path(studio.sample(key, seed, 4, 1.0)).read_bytes() for seed in range(100, 108)]
 
 
+@pytest.mark.slow
 def test_ganstudio_serve_prints_its_url_answers_and_stops_cleanly_on_sigterm(tmp_path):
     """The real command in its own process: it says where it is, answers, and SIGTERM leaves no temporary files."""
     with socket.socket() as s:

@@ -188,6 +188,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ganstudio", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_a_run_whose_disk_fills_up_stops_with_one_line_and_keeps_its_last_checkpoint(small_disk):
     run = small_disk / "run"
     args = ["train", "mnist", "--out", str(run), *TINY, "--set", "checkpoint_every=5", "--set", "keep_checkpoints=1"]
@@ -208,6 +209,7 @@ def test_a_run_whose_disk_fills_up_stops_with_one_line_and_keeps_its_last_checkp
     assert state.step_of(state.latest(run)) == 20
 
 
+@pytest.mark.slow
 def test_a_run_on_a_read_only_disk_stops_with_one_line(small_disk):
     run = small_disk / "run"
     r = CliRunner().invoke(app, ["train", "mnist", "--out", str(run), *TINY, "--steps", "5"])

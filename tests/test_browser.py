@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a chromium and a served studio per module: not in the fast lane
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
     pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
     pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
@@ -212,7 +213,8 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     page.locator("#drop input[type=file]").set_input_files(str(digit))
     expect(page.locator(".toast-body").filter(has_text="Projected digit.png")).to_contain_text("error (pixel MSE)")
     expect(page.locator("#current img")).not_to_have_attribute("src", before)
-    expect(page.locator("#current-info")).to_contain_text("100 dims set")
+    expect(page.locator("#current-info")).to_contain_text("projected digit.png")  # named, not "100 dims set"
+    expect(page.locator(".toast-body").filter(has_text="POOR MATCH")).to_have_count(0)  # a real digit projects well
     page.screenshot(path=tmp_path / "projected.png", full_page=True)
     projected = page.locator("#current img").get_attribute("src")
 
@@ -222,6 +224,7 @@ def test_dropping_a_real_digit_projects_it_and_it_can_be_edited(page, tmp_path: 
     slider.focus()
     slider.press("End")  # edited like any other image
     expect(page.locator("#current img")).not_to_have_attribute("src", projected)
+    expect(page.locator("#current-info")).to_contain_text(re.compile(r"projected digit\.png · dims \d+=\+4\.00"))
     page.locator("#undo").click()
     expect(slider).to_have_value(value)
     assert not page.locator(".toast-body.error").is_visible()
@@ -304,3 +307,24 @@ def test_the_model_card_reads_in_words_and_its_neighbour_sheet_is_readable(page,
         assert box is None or not label.is_visible() or box["y"] + box["height"] <= img["y"], (box, img)
     expect(sheet.get_by_role("button", name=re.compile("share", re.I))).to_have_count(0)
     sheet.screenshot(path=tmp_path / "sheet.png")
+
+
+def test_the_current_image_stays_in_view_beside_a_strip(page, tmp_path: Path):
+    """Issue 22 defect 2: at 1280x720 the current image was 618 px above the viewport when a strip was in view,
+    so a clicked frame changed an image nobody could see."""
+    page, _ = page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    try:
+        page.get_by_role("tab", name="Dimensions").click()
+        page.get_by_role("button", name="Sweep this dimension").click()
+        frames = page.locator("#sweep-frames .thumbnail-item")
+        expect(frames.first).to_be_visible()
+        frames.last.scroll_into_view_if_needed()
+        shown = page.locator("#current img").get_attribute("src")
+        frames.last.click()
+        expect(page.locator("#current img")).not_to_have_attribute("src", shown)
+        box = page.locator("#current img").bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # wholly on screen
+        page.screenshot(path=tmp_path / "strip-and-current.png")
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})

@@ -180,6 +180,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_directions_writes_the_file_and_leaves_the_model_byte_identical(tmp_path):
     model = Path(shutil.copytree(SHIPPED, tmp_path / "m"))
     (model / FILE).unlink(missing_ok=True)

@@ -400,6 +400,7 @@ def _tree(name: str, root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,size,channels", [
     ("celeba", 64, 3), ("flowers", 32, 3), ("emoji", 64, 3), ("folder", 64, 3), ("fashion-mnist", 28, 1),
 ])

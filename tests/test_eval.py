@@ -302,6 +302,7 @@ def test_an_eval_json_of_an_older_format_reads_as_no_eval(tiny_mnist, tmp_path):
     assert markdown(ModelDir(model))[1] is None
 
 
+@pytest.mark.slow
 def test_unlabelled_data_uses_the_random_net_and_says_so(tmp_path):
     model = make_tiny_model(tmp_path / "tiny-emoji", image_size=64, channels=3, dataset="emoji")
     result = CliRunner().invoke(app, ["eval", str(model), "--n", "60"], terminal_width=200)

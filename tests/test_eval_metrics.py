@@ -203,6 +203,7 @@ def test_c_t_weights_cells_by_their_held_out_images_and_tests_those_with_more_th
     assert fewer.cells_tested == 1 and fewer.c_t == pytest.approx(z0) and fewer.tested_share == pytest.approx(380 / 400)
 
 
+@pytest.mark.slow
 def test_c_t_stays_within_its_threshold_when_samples_are_drawn_like_unseen_real_images():
     """Why -3: with no copying each cell's Z_U is about N(0, 1), so C_T, their weighted mean, has a spread of
     at most 1, and < -3 has a chance of at most 0.13%."""

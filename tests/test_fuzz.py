@@ -277,8 +277,9 @@ def assert_one_error_line(output: str, what: object) -> None:
 INT = ["abc", "1.5", "", "99999999999999999999999", "0x10", LONG]
 FLOAT = ["abc", "nan", "inf", "-inf", "1e999", "", LONG]
 OPTION_CASES: list[list[str]] = []
+NUMBER_OPTIONS: dict[str, set[str]] = {}  # command -> the number options fuzzed with words and non-numbers
 for command, ints, floats, extra in [
-    ("sample", ["--seed", "--n", "--steps", "--dim"], ["--psi", "--fps"],
+    ("sample", ["--seed", "--n", "--steps", "--dim", "--scale"], ["--psi", "--fps"],
      [["--n", "0"], ["--n", "1025"], ["--seed", "-1"], ["--seed", "4294967296"], ["--dim", "8"], ["--dim", "-1"],
       ["--dim", "1", "--steps", "1"], ["--dim", "1", "--steps", "513"], ["--psi", "0"], ["--psi", "-1"], ["--psi", "2.5"],
       ["--fps", "0"], ["--fps", "51"], ["--dim", "1", "--range", "2", "1"], ["--dim", "1", "--range", "nan", "1"],
@@ -286,13 +287,14 @@ for command, ints, floats, extra in [
       ["--backend", "tensorflow"], ["--backend", LONG], ["--device", "tpu"], ["--out", "grid.jpg"],
       ["--out", LONG + ".png"], ["--model", LONG], ["--model", "no-such-model"], ["--model", "../../../etc/passwd"],
       ["--dim", "1"] * 17]),
-    ("interpolate", ["--from", "--to", "--steps"], ["--psi", "--fps"],
+    ("interpolate", ["--from", "--to", "--steps", "--scale"], ["--psi", "--fps"],
      [["--from", "-5"], ["--to", "4294967296"], ["--steps", "1"], ["--steps", "100000"], ["--psi", "0"],
       ["--fps", "-3"], ["--gif", "--fps", "0"], ["--out", "x.gif"], ["--out", LONG + ".png"], ["--model", LONG]]),
-    ("walk", ["--seed", "--steps"], ["--step-size", "--psi", "--fps"],
+    ("walk", ["--seed", "--steps", "--scale"], ["--step-size", "--psi", "--fps"],
      [["--steps", "1"], ["--steps", "513"], ["--step-size", "0"], ["--step-size", "2"], ["--psi", "0"],
       ["--fps", "100"], ["--out", "walk"], ["--model", LONG]]),
 ]:
+    NUMBER_OPTIONS[command] = {*ints, *floats}
     for option in ints:
         needs = ["--dim", "1"] if (command, option) == ("sample", "--steps") else []  # --steps is a sweep's
         OPTION_CASES += [[command, *needs, option, v] for v in INT]
@@ -338,13 +340,23 @@ def test_every_option_out_of_range_or_not_a_number_is_one_line_exit_2(tiny_model
     studio.launch = lambda **_: pytest.fail("serve launched despite a bad option")
     monkeypatch.setitem(sys.modules, "ganstudio.studio.app", studio)
     runner = CliRunner()
-    assert len(OPTION_CASES) >= 150
     for args in OPTION_CASES:
         alarm()
         r = runner.invoke(app, args)
         assert r.exit_code == 2, (args[:4], r.output[:300], r.exception)
         assert_one_error_line(r.output, [a[:40] for a in args])
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [], "a refused command wrote a file"
+
+
+def test_every_number_option_of_the_drawing_commands_is_fuzzed():
+    """A number option added to sample, interpolate or walk gets the word and non-number cases too."""
+    import typer.main
+
+    commands = typer.main.get_command(app).commands
+    numeric = {name: {p.opts[0] for p in commands[name].params
+                      if p.param_type_name == "option" and getattr(p.type, "name", "") in ("int", "float")}
+               for name in NUMBER_OPTIONS}
+    assert numeric == NUMBER_OPTIONS
 
 
 # ---- recipe files, logs and cards a person (or a crash) wrote ------------------------------------------------
@@ -371,9 +383,7 @@ def test_malformed_recipe_files_are_refused_before_any_compute(tmp_path, monkeyp
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
-    files = recipe_files()
-    assert len(files) >= 50
-    for name, data in files:
+    for name, data in recipe_files():
         alarm()
         path = work / f"{name[:60]}.toml"
         path.write_bytes(data)
@@ -477,10 +487,3 @@ def test_the_real_process_prints_one_line_and_exits_2(tiny_model, tmp_path):
         assert "Traceback" not in p.stdout + p.stderr
     assert not marker.exists()
     assert sorted(x.name for x in tmp_path.iterdir()) == ["bad", "generator.pt"]
-
-
-def test_the_suite_tries_hundreds_of_inputs(tiny_model, tmp_path_factory):
-    cases = model_cases(tiny_model, tmp_path_factory.mktemp("m") / "m") + onnx_cases(tiny_model)
-    total = len(cases) + len(OPTION_CASES) + len(recipe_files()) + len(log_damage()) + 5 + 6
-    print(f"fuzz inputs: {total}")
-    assert total >= 200

@@ -96,6 +96,7 @@ def saved_as_if_on_a_gpu(checkpoint: Path) -> None:
     save_file(tensors, str(checkpoint), metadata={"ganstudio.state": json.dumps(meta)})
 
 
+@pytest.mark.slow
 def test_a_run_saved_on_a_gpu_resumes_on_the_cpu_with_a_reseeded_noise_stream(tmp_path):
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", "mnist", *TINY, "--steps", 2, "--out", str(run)])
@@ -189,6 +190,7 @@ def _decode(folder: str, log: str, out: str) -> None:
     np.save(out, images)
 
 
+@pytest.mark.slow
 def test_two_processes_loading_one_dataset_decode_it_once(tmp_path, monkeypatch):
     monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "images"

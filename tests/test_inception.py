@@ -73,7 +73,8 @@ def test_fid_and_kid_equal_clean_fids_pipeline_on_the_same_weights(tmp_path):
                                             device=torch.device("cpu"), mode="clean", verbose=False)
 
     theirs_real, theirs_fake = folder("real"), folder("fake")
-    fid_ours, fid_theirs = metrics.Reference(ours_real).compare(ours_fake)["fd"], cleanfid.fid_from_feats(theirs_real, theirs_fake)
+    fid_ours = metrics.Reference(ours_real).compare(ours_fake)["fd"]  # what eval runs
+    fid_theirs = cleanfid.fid_from_feats(theirs_real, theirs_fake)
     kid_ours, kid_theirs = cleanfid.kernel_distance(ours_real, ours_fake), cleanfid.kernel_distance(theirs_real, theirs_fake)
     feature_diff = max(np.abs(ours_real - theirs_real).max(), np.abs(ours_fake - theirs_fake).max())
     print(f"\nFID ganstudio {fid_ours:.4f} clean-fid {fid_theirs:.4f} ({abs(fid_ours / fid_theirs - 1):.2e} apart); "

@@ -120,11 +120,41 @@ def test_a_resumed_runs_event_file_sorts_after_the_one_it_resumes(tmp_path):
 
     board = tmp_path / "tensorboard"
     board.mkdir()
-    older = board / f"events.out.tfevents.{int(time.time())}.host.999999.0"  # a high pid: sorts last within a second
+    older = board / f"events.out.tfevents.{int(time.time())}.~.999999.0"  # sorts after any host and pid within a second
     older.write_bytes(b"")
     m = monitor.Monitor(tmp_path, log_every=1, tensorboard=True)
     m.purge_step = 1
     m.add(0, {"x": torch.tensor(1.0)})
     m.close()
     newest = sorted(board.glob("events.out.tfevents.*"))[-1]
-    assert newest != older and int(newest.name.split(".")[3]) > int(older.name.split(".")[3])
+    assert newest != older
+
+
+def test_a_resume_names_its_event_file_after_the_newest_without_waiting_for_the_clock(tmp_path, monkeypatch):
+    """Resumed twice within one second, and past a file stamped ahead of the clock: no sleep, and TensorBoard
+    shows every step once, the resumed values replacing the purged ones."""
+    import time
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail(f"slept {s} s waiting for the clock"))
+    board = tmp_path / "tensorboard"
+    board.mkdir()
+    ahead = board / f"events.out.tfevents.{int(time.time()) + 5:010d}.host.1.0"  # a clock set back since it was written
+    ahead.write_bytes(b"")
+    first = monitor.Monitor(tmp_path, log_every=1, tensorboard=True)
+    for step in range(4):
+        first.add(step, {"x": torch.tensor(float(step))})
+    saved = first.state()
+    first.close()
+    for _ in range(2):  # each resumes at step 2 and logs steps 3 and 4 again, with new values
+        again = monitor.Monitor(tmp_path, log_every=1, tensorboard=True)
+        again.resume(saved, 2, torch.device("cpu"))
+        for step in (2, 3):
+            again.add(step, {"x": torch.tensor(10.0 * step)})
+        again.close()
+    names = sorted(p.name for p in board.iterdir())
+    assert names[0] == ahead.name and len(names) == 4 and len(set(n.split(".")[3] for n in names)) == 4
+    acc = EventAccumulator(str(board))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("x")] == [(1, 0.0), (2, 1.0), (3, 20.0), (4, 30.0)]

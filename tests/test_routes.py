@@ -198,12 +198,12 @@ LONG = ["9" * 5000, "x" * 10_000]
 
 
 def bad_values(name: str, route: str = "") -> list[str]:
-    """Values `name` must refuse: out of range, not a number, very long, paths, would-be code."""
+    """Values `name` must refuse: out of range, not a number, near misses, very long, paths."""
     junk = ["", "abc", " ", "0x10", "١٢", *LONG, *PATHS]
     if name == "model":
         return ["", "no-such", "..", "checkpoints/../..", *LONG, *PATHS]
     if name in ("format", "method"):
-        return ["jpg", "PNG", "gif;rm", "Lerp", *LONG, *PATHS]
+        return ["jpg", "PNG", "gifs", "Lerp", *LONG, *PATHS]
     if name == "name":  # a class direction
         return ["", "seven", "→ 77", "10", *LONG, *PATHS]
     if name == "conditional":
@@ -225,6 +225,14 @@ ROUTE_PARAMS = {
 }
 REQUIRED = {"/sweep": {"dim": "1"}, "/direction": {"name": "7"}}  # a good value for each required parameter
 CASES = [(route, name, value) for route, names in ROUTE_PARAMS.items() for name in names for value in bad_values(name, route)]
+
+
+def test_the_fuzz_covers_every_parameter_of_every_image_route(api):
+    """A parameter added to a route (or a new route) gets malformed values too; bad_values knows each name."""
+    spec = api.get("/openapi.json").json()
+    taken = {path: [p["name"] for p in ops["get"].get("parameters", [])] for path, ops in spec["paths"].items()}
+    drawing = {path: names for path, names in taken.items() if names}  # /models and /docs take none
+    assert {path: sorted(names) for path, names in drawing.items()} == {r: sorted(n) for r, n in ROUTE_PARAMS.items()}
 
 
 def test_every_malformed_value_gets_one_clear_line_and_nothing_else_happens(api, studio, tmp_path, caplog, monkeypatch):

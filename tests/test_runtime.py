@@ -99,3 +99,35 @@ def test_pickers_open_the_newest_run_else_the_default_checkpoint(tiny_model, mon
     runs = tmp_path / "runs"
     shutil.copytree(tiny_model, runs / "just-trained")
     assert catalog.default_model().path == (runs / "just-trained").resolve()
+
+
+def test_every_onnx_runtime_session_is_built_by_runtime_session():
+    """The settings (log level, optimisation, providers, threads, the one-line refusal) live in one function."""
+    import ast
+    from pathlib import Path
+
+    package = Path(runtime.__file__).resolve().parents[1]
+    builders = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                      for node in ast.walk(ast.parse(p.read_text()))
+                      if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "InferenceSession")
+    assert builders == ["explore/runtime.py"]
+
+
+def test_the_encoders_session_runs_on_one_thread_without_spinning(tmp_path):
+    from ganstudio.explore import projection
+
+    graph = tmp_path / "encoder.onnx"
+    graph.write_bytes(SHIPPED.joinpath(GRAPH).read_bytes())  # any graph: the settings are what is checked
+    opts = projection._session(str(graph), graph.stat().st_mtime).get_session_options()
+    assert opts.intra_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+@pytest.mark.parametrize("where", ["path", "bytes"])
+def test_a_graph_onnx_runtime_cannot_load_is_one_line_naming_it(tmp_path, where):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not an onnx graph")
+    with pytest.raises(UserError) as e:
+        runtime.session(bad if where == "path" else bad.read_bytes())
+    name = str(bad) if where == "path" else "the graph"
+    assert str(e.value).startswith(f"{name}: ONNX Runtime cannot load this graph (") and "\n" not in str(e.value)

@@ -70,6 +70,7 @@ def assert_same_state(a: Path, b: Path) -> None:
     assert not different, different[:5]
 
 
+@pytest.mark.slow
 def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):
     straight = tmp_path / "straight"
     train("mnist", "--steps", 110, "--out", straight, *TINY, "--set", "checkpoint_every=10", "--set", "keep_checkpoints=20")
@@ -155,6 +156,7 @@ def emulate_kill(straight: Path, to: Path, at: int) -> Path:
 D_WINS = ["--set", "loss=minimax", "--set", "lr_g=1e-7", "--set", "lr_d=5e-3"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("at", [12, 27])
 def test_a_run_resumed_between_two_logged_rows_logs_what_an_uninterrupted_run_logs(tmp_path, at):
     straight = tmp_path / "straight"
@@ -167,6 +169,7 @@ def test_a_run_resumed_between_two_logged_rows_logs_what_an_uninterrupted_run_lo
     assert tensorboard_steps(killed) == tensorboard_steps(straight) == list(range(5, 41, 5))
 
 
+@pytest.mark.slow
 def test_a_run_extended_after_ending_between_two_logged_rows_logs_what_one_longer_run_logs(tmp_path):
     straight = tmp_path / "straight"
     train("mnist", "--steps", 40, "--out", straight, *TINY, *D_WINS)
@@ -192,6 +195,7 @@ def test_resume_refuses_to_change_what_the_run_is_and_allows_how_long_and_where(
     assert state.step_of(state.latest(run)) == 8
 
 
+@pytest.mark.slow
 def test_a_torn_last_log_line_is_dropped_with_one_warning_by_export_and_resume(tmp_path):
     run = tmp_path / "run"
     train("mnist", "--steps", 10, "--out", run, *TINY, "--set", "checkpoint_every=5")
@@ -206,6 +210,7 @@ def test_a_torn_last_log_line_is_dropped_with_one_warning_by_export_and_resume(t
     assert not (run / "alerts.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_a_run_far_too_short_to_learn_says_so_in_the_card_and_the_output(tmp_path):
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", "mnist", "--steps", "60", "--out", str(run), *TINY])

@@ -58,7 +58,7 @@ RESUMED = {
 }
 
 
-@pytest.mark.parametrize("model", RESUMED)
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m == "wgan-gp" else m for m in RESUMED])  # n_critic 5: the long one
 def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch, model):
     monkeypatch.setattr(loop, "export_run", lambda run_dir: None)  # the states are compared, not the exports
     r = recipe.make(dataset="mnist", **recipe.parse_overrides([*TINY, *RESUMED[model], "steps=6"]))

@@ -280,6 +280,7 @@ def spread_within_a_class(g: nn.Module, nz: int, classes: int) -> float:
     return x.reshape(classes, 64, -1).std(1).mean().item()
 
 
+@pytest.mark.slow
 def test_mode_seeking_makes_a_class_coded_g_draw_more_varied_images_of_each_class(monkeypatch, tmp_path):
     """The same tiny class-coded run (same seed, same data) with and without the term."""
     made: dict[float, nn.Module] = {}

@@ -165,6 +165,7 @@ def kinds(alerts: list[dict]) -> list[str]:
     return [a["kind"] for a in alerts]
 
 
+@pytest.mark.slow
 def test_recipe_where_d_wins_is_named_a_convergence_failure(tmp_path, monkeypatch):
     # G barely moves (lr_g 1e-7) while D learns 25x faster than the DCGAN default: within 10 steps D(G(z)) is
     # ~0.02; under the minimax loss G's gradients then vanish too (its first layer's falls 100x+ by step 40).
@@ -221,6 +222,7 @@ def checkpoint_meta(path) -> dict:
     return meta
 
 
+@pytest.mark.slow
 def test_a_nan_rolls_back_at_half_the_learning_rate_and_training_finishes_resumable_bit_for_bit(tmp_path, monkeypatch):
     nan = NaNAt({13})  # step 12's D loss
     nan.install(monkeypatch)
@@ -271,6 +273,7 @@ def test_a_run_that_keeps_diverging_stops_after_max_rollbacks_with_one_line_and_
     assert not (run / "generator.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_a_rollback_keeps_the_nan_alert_when_resumed(tmp_path, monkeypatch):
     NaNAt({13}).install(monkeypatch)  # found in the row at step 15: back to step 10, which is saved again
     args = ["steps=30", "checkpoint_every=10", "keep_checkpoints=10"]

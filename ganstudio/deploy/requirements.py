@@ -1,7 +1,7 @@
 """The pip requirements a container installs, read from pyproject.toml, with one ONNX Runtime package chosen.
 
 pyproject.toml picks onnxruntime-gpu or onnxruntime by environment markers (the platform), but an image
-chooses by what it is for: the CPU serving image wants plain onnxruntime (about 20 MB, not 340) on the very
+chooses by what it is for: the CPU serving image wants plain onnxruntime (a fraction of the GPU build's size) on the very
 platform where the markers would pick the GPU build. So the Dockerfile runs this file, before the package
 itself is copied in (so the dependency layer is cached while only code changes), and installs the result:
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from ganstudio.artifact import atomic, catalog
 from ganstudio.artifact.checkpoint import CARD, GRAPH, WEIGHTS, Card, read_card, sha256_file
 from ganstudio.errors import UserError
+from ganstudio.explore import runtime
 
 README = "README.md"
 README_TITLE = "# Triton model repository written by ganstudio"
@@ -54,13 +55,7 @@ class Signature:
 
 def signature(graph: Path) -> Signature:
     """Read the graph's input and output from ONNX Runtime's view of it; refuse a graph Triton cannot batch."""
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(3)
-    try:
-        session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
-        raise UserError(f"{graph}: ONNX Runtime cannot load this graph ({str(e).splitlines()[0]})") from None
+    session = runtime.session(graph)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) != 1:
         raise UserError(f"{graph}: expected one input and one output, found {len(inputs)} and {len(outputs)}")

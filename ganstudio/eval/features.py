@@ -20,6 +20,7 @@ from PIL import Image
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.errors import UserError
 from ganstudio.eval.nets import NETS_DIR
+from ganstudio.explore import runtime
 
 SHIPPED = {"mnist": "mnist", "fashion-mnist": "fashion-mnist"}  # dataset -> its classifier; others: RANDOM
 RANDOM = "random-rgb64"
@@ -68,14 +69,6 @@ def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack(chans)
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(3)
-    try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
-        raise UserError(f"{path}: ONNX Runtime cannot load this graph ({str(e).splitlines()[0]})") from None
 
 
 def _dims(session) -> tuple[int | None, int | None, int | None]:
@@ -94,7 +87,7 @@ def shipped(name: str) -> FeatureNet:
     card = json.loads(card_file.read_text())
     if sha256_file(graph) != card["sha256"]:
         raise UserError(f"{graph}: its sha256 differs from its card; rebuild it with `python -m ganstudio.train.features {name}`")
-    session = _session(graph)
+    session = runtime.session(graph)
     return FeatureNet(name, graph, card, session, _dims(session), card["kind"] == "classifier")
 
 
@@ -114,7 +107,7 @@ def user_file(path: str | Path) -> Path:
 def user(path: str | Path) -> FeatureNet:
     """Any ONNX extractor: (batch, C, H, W) float in [0, 1] -> (batch, D) (or (batch, D, 1, 1)); checked on two images."""
     path = user_file(path)
-    session = _session(path)
+    session = runtime.session(path)
     c, h, w = _dims(session)
     card = {"name": path.name, "kind": "user", "what": f"the ONNX extractor {path}", "sha256": sha256_file(path),
             "feature_layer": f"its first output, {session.get_outputs()[0].name!r}"}

@@ -24,7 +24,8 @@ from PIL import Image
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.data.cache import cache_dir
 from ganstudio.errors import UserError
-from ganstudio.eval.features import FeatureNet, _session
+from ganstudio.eval.features import FeatureNet
+from ganstudio.explore import runtime
 
 NAME = "inception"  # what --features takes
 SIDE = 299
@@ -95,7 +96,7 @@ def net() -> InceptionNet:
     if not converted():
         raise UserError(f"--features inception: no converted Inception in {folder()}: {INSTALL}")
     card = json.loads(card_path().read_text())
-    session = _session(graph_path())
+    session = runtime.session(graph_path())
     return InceptionNet(NAME, graph_path(), {**card, "name": NAME, "kind": "inception", "what": WHAT,
                                              "feature_layer": "pool3: the 2,048 averaged features of the last block"},
                         session, (3, SIDE, SIDE), False)

@@ -28,7 +28,7 @@ from ganstudio.artifact import catalog
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.data import imagefolder
 from ganstudio.errors import UserError
-from ganstudio.explore import images, latent, limits
+from ganstudio.explore import images, latent, limits, runtime
 from ganstudio.explore.operations import Vector
 from ganstudio.explore.runtime import Generator
 
@@ -108,11 +108,7 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=8)
 def _session(graph: str, mtime: float):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1  # one image at a time: a second thread costs more than it saves
-    return ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
+    return runtime.session(graph, threads=1)  # one image at a time: a second thread costs more than it saves
 
 
 def encoder_for(gen: Generator) -> tuple[Encoder | None, str]:
@@ -135,8 +131,8 @@ def encoder_for(gen: Generator) -> tuple[Encoder | None, str]:
     try:
         with _lock:
             session = _session(str(graph), graph.stat().st_mtime)
-    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
-        return None, f"{graph}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:80]}); {hint.replace('build', 'rebuild')}"
+    except UserError as e:  # a graph ONNX Runtime cannot load, named in one line
+        return None, f"{e}; {hint.replace('build', 'rebuild')}"
     return Encoder(graph, record, session), ""
 
 

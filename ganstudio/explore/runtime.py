@@ -67,29 +67,38 @@ def ort_providers(device: Device) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def session(graph: str | bytes | os.PathLike, device: Device = "cpu", threads: int | None = None):
+    """An ONNX Runtime session over `graph` (a file, or a graph's bytes), with ganstudio's settings in this one place.
+
+    ORT's own warnings (unused initialisers and the like) are silenced: they are not the user's business. Every
+    graph optimisation; the providers `device` asks for. threads=None is ORT's default, every core for one call
+    with its workers spinning between calls: the fastest single command. A number is for calls side by side (a
+    server, one image at a time): each on that many threads, none spin-waiting (docs/performance.md). A graph ORT
+    cannot load is one line naming it.
+    """
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = graph if isinstance(graph, bytes) else os.fspath(graph)
+    try:
+        return ort.InferenceSession(source, sess_options=opts, providers=ort_providers(device))
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
+        name = "the graph" if isinstance(graph, bytes) else source
+        raise UserError(f"{name}: ONNX Runtime cannot load this graph ({str(e).splitlines()[0]})") from None
+
+
 _session_lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
 def _ort_session(graph_path: str, mtime: float, device: Device, threads: int | None):
-    """One InferenceSession per graph file (and version of it), shared: ORT's run() is thread-safe.
-
-    threads=None is ORT's default, every core for one call with its workers spinning between calls: the
-    fastest single command. A server passes a small number instead: one thread without spinning roughly
-    halves its CPU per request under load (docs/performance.md).
-    """
-    import onnxruntime as ort
-
-    ort.set_default_logger_severity(3)  # warnings about unused initialisers etc. are not the user's business
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:  # a server: requests run side by side, each on `threads`, none spin-waiting
-        opts.intra_op_num_threads = threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return ort.InferenceSession(graph_path, sess_options=opts, providers=ort_providers(device))
-    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
-        raise UserError(f"{graph_path}: ONNX Runtime cannot load this graph ({str(e).splitlines()[0]})") from None
+    """One session per graph file (and version of it), shared: ORT's run() is thread-safe."""
+    return session(graph_path, device, threads)
 
 
 def _onnx_forward(

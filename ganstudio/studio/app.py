@@ -45,6 +45,9 @@ __all__ = ["build", "launch", "start", "ui"]
 CSS = """
 .pixels img { image-rendering: pixelated; object-fit: contain !important; width: 100%; height: 100%; }
 #current img { max-height: 420px; }
+#current-view { position: sticky; top: 0; z-index: 20; background: var(--body-background-fill); }
+.gradio-container { overflow: clip !important; }  /* hidden makes it a scroll container, which stops the sticky view */
+@media (max-height: 800px) { #current img { max-height: 300px; } #current { height: 300px !important; } }
 .pixels .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important;
   grid-template-rows: none !important; grid-auto-rows: auto !important; gap: 6px !important; }
 .pixels .gallery-item { height: auto !important; }

@@ -63,9 +63,10 @@ def header(studio: Studio) -> Page:
 
 
 def current_column(page: Page) -> None:
-    page.current_img = gr.Image(label="Current image", show_label=False, type="filepath", interactive=False, height=420,
-                                elem_id="current", elem_classes="pixels", buttons=BUTTONS)
-    page.current_info = gr.Markdown(elem_id="current-info")
+    with gr.Group(elem_id="current-view"):  # stays in view while a tab's strip is scrolled to (app.CSS)
+        page.current_img = gr.Image(label="Current image", show_label=False, type="filepath", interactive=False, height=420,
+                                    elem_id="current", elem_classes="pixels", buttons=BUTTONS)
+        page.current_info = gr.Markdown(elem_id="current-info")
     with gr.Row():
         page.current_seed = gr.Number(label="Current seed (Enter to jump)", precision=0, minimum=0,
                                       maximum=limits.SEED.hi, scale=3)

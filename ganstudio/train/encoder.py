@@ -29,7 +29,7 @@ from ganstudio import __version__
 from ganstudio.artifact import atomic, catalog
 from ganstudio.artifact.checkpoint import Card, load_weights, sha256_file
 from ganstudio.errors import UserError
-from ganstudio.explore import latent, limits, projection
+from ganstudio.explore import latent, limits, projection, runtime
 from ganstudio.train.export import PARITY_BATCHES, PARITY_TOLERANCE
 from ganstudio.train.features import deterministic, onnx_graph
 from ganstudio.train.models import build_generator, load_generator_tensors
@@ -113,9 +113,7 @@ def check(g: nn.Module, enc: Encoder, card: Card) -> dict[str, Any]:
 
 def parity(enc: Encoder, graph: bytes, card: Card, g: nn.Module) -> dict[str, float]:
     """Max |ONNX Runtime - torch| of z, per batch size, on the generator's own images."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    session = runtime.session(graph)
     out: dict[str, float] = {}
     with torch.inference_mode():
         for b in PARITY_BATCHES:

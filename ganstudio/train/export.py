@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ganstudio.artifact import atomic, checkpoint, rundir
-from ganstudio.explore import images, latent
+from ganstudio.explore import images, latent, runtime
 from ganstudio.artifact.checkpoint import GRAPH, GRID, WEIGHTS, Card
 from ganstudio.errors import UserError
 from ganstudio.train.models import DCGANGenerator, build_generator, generator_tensors, load_generator_tensors
@@ -81,9 +81,7 @@ def onnx_bytes(g: nn.Module, nz: int) -> bytes:
 
 def parity(g: nn.Module, graph: bytes, nz: int) -> dict[str, float]:
     """Max |ONNX Runtime - torch| over the outputs, per batch size, on seeded z."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    session = runtime.session(graph)
     out: dict[str, float] = {}
     with torch.inference_mode():
         for b in PARITY_BATCHES:

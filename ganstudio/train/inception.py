@@ -21,6 +21,7 @@ from ganstudio.artifact import atomic
 from ganstudio.artifact.checkpoint import sha256_file
 from ganstudio.errors import UserError
 from ganstudio.eval import inception
+from ganstudio.explore import runtime
 
 SOURCE = "default_1.pt"
 TOLERANCE = 1e-4  # largest |onnx - torch| accepted on a feature
@@ -40,8 +41,6 @@ def source() -> Path:
 
 def convert() -> dict[str, Any]:
     """Export the TorchScript Inception to ONNX (dynamic batch), check it against torch, write graph + card; the card."""
-    import onnxruntime as ort
-
     pt = source()
     try:
         model = torch.jit.load(str(pt), map_location="cpu").eval()
@@ -53,7 +52,7 @@ def convert() -> dict[str, Any]:
         torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["images"], output_names=["features"],
                           dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}}, opset_version=17)
     data = buf.getvalue()
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = runtime.session(data)
     rng = np.random.default_rng(0)
     worst = 0.0
     for n in PARITY_BATCHES:

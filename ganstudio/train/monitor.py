@@ -8,9 +8,8 @@ metrics.jsonl, TensorBoard and the progress line.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +18,9 @@ from torch.nn.utils import parametrize
 
 from ganstudio.artifact import rundir
 from ganstudio.explore import images
+
+if TYPE_CHECKING:
+    from ganstudio.train.events import EventFile
 
 
 def layer_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -95,7 +97,7 @@ class Monitor:
         self.sums: Tensor | None = None
         self.count = 0  # steps in the open interval
         self.rows = 0  # rows of whole intervals in metrics.jsonl
-        self.writer = None
+        self.writer: EventFile | None = None  # opened at the first row (tensorboard is imported only then)
         self.purge_step: int | None = None  # TensorBoard hides this run's earlier events from here on
 
     @property
@@ -147,32 +149,16 @@ class Monitor:
             self.rows += 1
         if self.tensorboard:
             if self.writer is None:
-                from torch.utils.tensorboard import SummaryWriter
+                from ganstudio.train.events import EventFile
 
-                folder = self.run_dir / "tensorboard"
-                _after_older_event_files(folder)
-                self.writer = SummaryWriter(str(folder), purge_step=self.purge_step)
-            for k, v in values.items():
-                self.writer.add_scalar(k, v, step + 1)
+                self.writer = EventFile(self.run_dir / "tensorboard", self.purge_step)
+            self.writer.add_scalars(values, step + 1)
         return values
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-
-
-def _after_older_event_files(folder: Path) -> None:
-    """Wait, if need be, for the clock to pass the second the newest event file was started in.
-
-    TensorBoard reads a run's event files in name order, and a name starts with the whole second it was made
-    in, then host and pid: a run resumed within the second its previous process began writing would sort by
-    pid, and the older file's purge would then hide the new events.
-    """
-    stamps = [int(p.name.split(".")[3]) for p in folder.glob("events.out.tfevents.*") if p.name.split(".")[3].isdigit()]
-    wait = max(stamps, default=0) + 1 - time.time()
-    if wait > 0:
-        time.sleep(wait)
 
 
 def summary(metrics: dict[str, Any]) -> str:
