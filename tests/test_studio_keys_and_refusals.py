@@ -59,6 +59,15 @@ def test_enter_in_the_seed_boxes_applies_them(page):
     expect(page.locator("#grid-tiles")).not_to_contain_text("seed 0 ")
 
 
+def _settled(page) -> str:
+    """The current image's source once it has stayed the same for a second."""
+    src = None
+    while src != page.evaluate(SRC):
+        src = page.evaluate(SRC)
+        page.wait_for_timeout(1000)
+    return src
+
+
 def _unchanged(page, src: str, sliders: list[str]) -> None:
     """The page as it was: the same image and slider values, and no red "Error" on any output."""
     assert page.evaluate(SRC) == src
@@ -101,8 +110,7 @@ def test_a_click_on_a_strip_of_the_model_left_behind_is_refused_and_changes_noth
     page.get_by_role("option", name="mnist-mlp", exact=False).first.click()
     page.wait_for_function(f"!{SRC}.startsWith('data:') && window.ganstudio.state() && window.ganstudio.state().seed === 0")
     expect(page.locator("#model input")).to_have_value(re.compile("^mnist-mlp"))
-    page.wait_for_timeout(500)  # the switch's last outputs
-    src = page.evaluate(SRC)
+    src = _settled(page)  # the switch's last outputs (it redraws the grid too)
     sliders = page.locator(".dims input[type=range]").evaluate_all("(xs) => xs.map((x) => x.value)")
     with caplog.at_level(logging.WARNING, logger="ganstudio.studio"):
         frames.nth(2).click()
