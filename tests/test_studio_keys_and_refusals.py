@@ -79,14 +79,16 @@ def _unchanged(page, src: str, sliders: list[str]) -> None:
     ("psi", "9", "psi 9.0 is out of range"),
     ("seed", "-5", "seed -5 is out of range: use 0..4294967295"),
     ("filter", "3; 7", "dimension filter '3;'"),
+    ("n", "5000", "n 5000 is out of range"),
 ])
 def test_a_refused_value_is_one_message_the_page_as_it_was_and_one_log_line(page, caplog, what, typed, message):
-    page.get_by_role("tab", name="Dimensions").click()
+    page.get_by_role("tab", name="Sample" if what == "n" else "Dimensions").click()
     src = page.evaluate(SRC)
     sliders = page.locator(".dims input[type=range]").evaluate_all("(xs) => xs.map((x) => x.value)")
     box = {"psi": page.locator("input[type=number][aria-label*='Truncation']"),
            "seed": page.get_by_label("Current seed (Enter to jump)"),
-           "filter": page.get_by_label("Find dimensions")}[what]
+           "filter": page.get_by_label("Find dimensions"),
+           "n": page.locator("input[type=number][aria-label*='Images (n)']")}[what]
     was = box.input_value()
     with caplog.at_level(logging.WARNING, logger="ganstudio.studio"):
         box.fill(typed)
