@@ -35,9 +35,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
 from ganstudio.errors import UserError  # noqa: E402
 from ganstudio.explore import limits  # noqa: E402
-from ganstudio.studio import mcp_tools, routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
+from ganstudio.studio import browser, mcp_tools, routes, tabs, tabs_classes, tabs_latent, tabs_paths, views  # noqa: E402
 from ganstudio.studio.analysis import METHODS  # noqa: E402
-from ganstudio.studio.page import PRIVATE, Page, ready, ui  # noqa: E402
+from ganstudio.studio.page import PRIVATE, RAW, Page, ready, ui  # noqa: E402
 from ganstudio.studio.service import Studio  # noqa: E402
 from ganstudio.studio.session import Session  # noqa: E402
 
@@ -104,6 +104,7 @@ def build(studio: Studio) -> gr.Blocks:
         directions.wire(page)
         classes.wire(page)
         tabs.wire_current(page)
+        browser.wire(page)
         for strip in strips:
             strip.wire(page)
     return demo
@@ -179,9 +180,16 @@ def wire_session(
     grid.refill(page, loaded)
     grid.gallery.select(on_pick, session, [page.how_to, *view_out], **PRIVATE)
     grid.gallery.select(None, None, None, js=f"() => localStorage.setItem('{tabs.HOW_TO_READ}', '1')", **PRIVATE)
-    page.current_seed.submit(page.whole(views.undoable(studio.set_seed)), [session, page.current_seed], view_out, **PRIVATE)
+    # Typed boxes reach the studio's own checks (preprocess=False): its words for a bad value, not Gradio's.
+    page.current_seed.submit(page.whole(views.undoable(studio.set_seed)), [session, page.current_seed], view_out, **PRIVATE, **RAW)
     page.reset.click(page.whole(views.undoable(Session.clear_edits)), session, view_out, **PRIVATE)
-    grid.refill(page, page.psi.release(page.whole(views.undoable(studio.set_psi)), [session, page.psi], view_out, **PRIVATE))
+    set_psi = page.whole(views.undoable(studio.set_psi))
+
+    def on_psi(s: Session | None, p: object) -> list[Any]:
+        shown = set_psi(s, p)
+        return [s.psi, *shown]  # the ψ box shows the ψ in use, a refused one too
+
+    grid.refill(page, page.psi.release(on_psi, [session, page.psi], [page.psi, *view_out], **PRIVATE, **RAW))
     grid.refill(page, page.model.input(on_model, [session, page.model], [*view_out, *model_out], **PRIVATE))
     page.refresh.click(on_rescan, None, page.model, **PRIVATE)
     search = page.whole(studio.search)
@@ -197,17 +205,19 @@ class Served(App):
     middleware to it; only the dispatch in `__call__` comes first.
     """
 
-    def __init__(self, api: ASGIApp) -> None:
+    def __init__(self, api: ASGIApp, web: ASGIApp) -> None:
         super().__init__(default_response_class=ORJSONResponse)  # what launch would construct
         self.v1 = Mount("/v1", api)
+        self.web = Mount("/web", web)  # the page's own generator: files and model records (ganstudio.studio.browser)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match, child = self.v1.matches(scope)
-        if match is Match.FULL:
-            scope.update(child)
-            await self.v1.handle(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        for mount in (self.v1, self.web):
+            match, child = mount.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                await mount.handle(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _warm(studio: Studio) -> None:
@@ -234,12 +244,12 @@ def start(
         _, url, share_url = demo.launch(
             server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True,
             ssr_mode=False, pwa=False, mcp_server=mcp, enable_monitoring=False, footer_links=["api"],
-            theme=THEME, css=CSS, js=tabs.ENTER_APPLIES,
+            theme=THEME, css=CSS, js=tabs.ENTER_APPLIES, head=browser.HEAD,
             # Gradio's upload route takes files from any client, not only through the drop zone: none may be
             # larger than the largest image the studio reads.
             max_file_size=limits.PROJECT_BYTES,
             # The plain HTTP API (ganstudio.studio.routes), there before the server answers anything.
-            _app=Served(routes.api(studio)),
+            _app=Served(routes.api(studio), browser.app(studio)),
         )
     except OSError as e:  # Gradio's words for a port in use, or an address this machine does not have
         raise UserError(f"cannot serve on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host") from None

@@ -104,11 +104,17 @@ class Page:
         return [path, info, s.seed, False]
 
     def whole(self, fn: Callable[..., Any]) -> Callable[..., list[Any]]:
-        """A callback fn(session, ...) that changes the whole vector, then everything that shows it."""
+        """A callback fn(session, ...) that changes the whole vector, then everything that shows it. A refused
+        value is one warning and one log line, and the page shows the session as it was (a typed box back at
+        the value in use), not Gradio's red error on every output."""
 
         @ui
         def run(s: Session | None, *args: Any) -> list[Any]:
-            fn(ready(s), *args)
+            ready(s)
+            try:
+                fn(s, *args)
+            except UserError as e:
+                refused(getattr(fn, "__name__", "change"), e)
             return self.show_all(s)  # type: ignore[misc]
 
         run.__name__ = getattr(fn, "__name__", "run")
@@ -154,8 +160,11 @@ class Strip:
             event.success(frames, [page.session, self.png, fps], [self.gallery, self.webp], **PRIVATE)
 
         @ui
-        def picked(s: Session | None, evt: gr.SelectData) -> list[Any]:
-            views.pick_frame(ready(s), self.name, evt.index)
+        def picked(s: Session | None, evt: gr.SelectData) -> list[Any]:  # evt: Gradio passes it by this annotation
+            try:
+                views.pick_frame(ready(s), self.name, evt.index)
+            except UserError as e:  # a stale strip: the page stays as it was, as Page.whole does it
+                refused("frame", e)
             return page.show_all(s)  # type: ignore[misc]
 
         self.gallery.select(picked, page.session, page.view_out, **PRIVATE)

@@ -34,9 +34,12 @@ one onto *Open a ganstudio PNG* to come back to it, or *Copy link* to share the 
 Drop any other image there to find the closest one the model can draw, and edit that.
 """
 
-# Enter in a slider's number box applies it (Gradio applies a typed value when the box loses focus).
+# Enter in a slider's number box applies it (Gradio applies a typed value when the box loses focus). Only a
+# slider's: a Number box (the seeds) submits on Enter itself, which a blur would swallow.
 ENTER_APPLIES = """() => { document.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" && e.target.matches && e.target.matches("input[type=number]")) e.target.blur(); }); }"""
+  const t = e.target;
+  if (e.key === "Enter" && t.matches && t.matches("input[type=number]") && t.closest(".block")?.querySelector("input[type=range]")) t.blur();
+}); }"""
 # The link: the server's query string on this page's address, into the address bar and the clipboard.
 COPY_LINK = """(q) => { const url = location.origin + location.pathname + "?" + q;
   history.replaceState(null, "", "?" + q); if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
@@ -191,8 +194,20 @@ def sample_tab(page: Page) -> Grid:
     # The named API endpoint "sample": the CLI's grid.
     sample_btn.click(ui(page.studio.sample), inputs, file, api_name="sample", **RAW).success(
         show_tiles, [page.session, *inputs], gallery, **PRIVATE)
+
+    @ui
+    def typed(s: Session | None, key: str, first: object, count: object, p: float) -> list[Any]:
+        """A typed first seed or n, checked by the studio (its words, not Gradio's: RAW); a refused one is one
+        warning and one log line, and the boxes go back to the grid on screen, which the tiles then redraw."""
+        try:
+            return [page.studio.sample(key, first, count, p), gr.skip(), gr.skip()]
+        except UserError as e:
+            refused("sample", e)
+            return [gr.skip(), ready(s).grid_seed, s.grid_n or gr.skip()]
+
     for trigger in (seed.submit, n.release):
-        trigger(ui(page.studio.sample), inputs, file, **PRIVATE).success(show_tiles, [page.session, *inputs], gallery, **PRIVATE)
+        trigger(typed, [page.session, *inputs], [file, seed, n], **PRIVATE, **RAW).success(
+            show_tiles, [page.session, *inputs], gallery, **PRIVATE)
     grid.refill(page, dice.click(lambda: random.randrange(1_000_000), None, seed, **PRIVATE))
     return grid
 

@@ -104,16 +104,33 @@ export class Explorer {
     for (let i = 0; i < z.length; i++) z[i] = f(z[i] * psi);
     for (const [d, v] of Object.entries(s.dims)) z[Number(d)] = v;
     for (const m of this.methods) { // model.json's order, the order Python adds them in
-      const amounts = this.rows[m].map((_, j) => s.directions[`${m}:${this.record.directions[m].names[j]}`] || 0);
-      if (!amounts.some((a) => a !== 0)) continue;
-      const rows = this.rows[m];
-      for (let i = 0; i < z.length; i++) {
-        let sum = 0;
-        for (let j = 0; j < rows.length; j++) sum = f(sum + f(f(amounts[j]) * rows[j][i]));
-        z[i] = f(z[i] + sum);
-      }
+      const step = this.along(m, s.directions);
+      if (step) for (let i = 0; i < z.length; i++) z[i] = f(z[i] + step[i]);
     }
     return z;
+  }
+
+  /** What the amounts of `method` in `directions` add to z (float32 as numpy's a @ rows), or null for none. */
+  along(method, directions) {
+    const f = Math.fround;
+    const rows = this.rows[method];
+    const amounts = rows.map((_, j) => directions[`${method}:${this.record.directions[method].names[j]}`] || 0);
+    if (!amounts.some((a) => a !== 0)) return null;
+    const out = new Float32Array(this.nz);
+    for (let i = 0; i < this.nz; i++) {
+      let sum = 0;
+      for (let j = 0; j < rows.length; j++) sum = f(sum + f(f(amounts[j]) * rows[j][i]));
+      out[i] = sum;
+    }
+    return out;
+  }
+
+  /** What all the directions of a (checked) state add to dimension d: a dimension slider shows the final
+   *  value, so the edit under it is that value less this (as ganstudio.studio.recipes.with_value). */
+  offset(directions, d) {
+    let sum = 0;
+    for (const m of this.methods) sum = Math.fround(sum + (this.along(m, directions)?.[d] || 0));
+    return sum;
   }
 
   /** Generator output (C, H, W) floats -> RGBA ImageData, rounded and clipped as images.to_uint8 does it. */
@@ -192,10 +209,12 @@ export class Painter {
 
 // -- the link: the studio's query format, so a link from one opens in the other -----------------------------
 
-const num = (x) => String(Math.round(x * 1e4) / 1e4);
+const short = (x) => String(Math.round(x * 1e4) / 1e4);
 
-/** The query string (without "?") that restores `state` (already checked). */
-export function toQuery(explorer, state) {
+/** The query string (without "?") that restores `state` (already checked): values to 4 decimals for a link a
+ *  person reads, or `exact` (shortest round-trip form) where a program hands the state on. */
+export function toQuery(explorer, state, exact = false) {
+  const num = exact ? String : short;
   const q = new URLSearchParams();
   q.set("seed", String(state.seed));
   q.set("psi", num(state.psi));
