@@ -140,7 +140,7 @@ def test_the_real_server_serves_the_api_beside_the_page(server, tmp_path):
     assert httpx.get(server + "config", timeout=60).status_code == 200  # and Gradio's own routes
 
 
-def test_v1_is_answered_before_the_middleware_gradio_adds_and_the_rest_after_it():
+def test_v1_and_web_are_answered_before_the_middleware_gradio_adds_and_the_rest_after_it():
     seen: list[str] = []
 
     async def api(scope, receive, send):
@@ -156,13 +156,21 @@ def test_v1_is_answered_before_the_middleware_gradio_adds_and_the_rest_after_it(
             seen.append(f"middleware {scope.get('path', scope['type'])}")
             await self.inner(scope, receive, send)
 
-    served = app.Served(api)
+    async def web(scope, receive, send):  # the page's own generator files (ganstudio.studio.browser)
+        seen.append("web " + scope["root_path"] + " " + scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    served = app.Served(api, web)
     served.add_middleware(Middleware)
     with TestClient(served) as client:
         assert seen == ["middleware lifespan"]  # the lifespan is Gradio's (it starts the queue)
         seen.clear()
         assert client.get("/v1/sample?n=1").status_code == 204
         assert seen == ["api /v1 /v1/sample"]
+        seen.clear()
+        assert client.get("/web/static/explore.js").status_code == 204
+        assert seen == ["web /web /web/static/explore.js"]
         seen.clear()
         assert client.get("/elsewhere").status_code == 404
         assert seen == ["middleware /elsewhere"]
