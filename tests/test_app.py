@@ -130,7 +130,7 @@ def test_a_session_picks_edits_and_resets(studio, key):
     assert f"dims {dim}={final:+.2f}" in info and "SeFa 1:-10.0" in info
     # The recipe alone re-makes the image: its vector round-trips exactly.
     gen = studio.generator(key)
-    remade = images.tile(gen.images(np.asarray(recipe["vector"]["z"], dtype=np.float32)[None]))
+    remade = images.single(gen.images(np.asarray(recipe["vector"]["z"], dtype=np.float32)[None])[0])  # no grid border
     with images.Image.open(path) as im:
         assert np.array_equal(np.asarray(im), np.asarray(remade))
 

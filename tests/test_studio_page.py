@@ -126,7 +126,7 @@ def test_every_strip_frame_can_become_current(studio, s):
     views.pick_frame(s, "interpolate", 3)  # the end of the path: seed 31's vector
     assert np.allclose(z(studio, s), latent.truncate(latent.z_from_seed(31, 100), 0.9), atol=1e-6)
     with Image.open(studio.current(s)[0]) as im:  # and its image is that frame's
-        assert np.array_equal(np.asarray(im)[2:-2, 2:-2], np.asarray(shown[3][0]))
+        assert np.array_equal(np.asarray(im), np.asarray(shown[3][0]))
 
     strip, _ = studio.walk(key, s.seed, 6, 0.1, s.psi, 5.0, s)
     start = z(studio, s)
@@ -282,7 +282,7 @@ def test_a_projection_is_named_before_shows_it_and_reset_keeps_it(studio, s, tmp
     side = mine.shape[0]
     assert shown.shape[:2] == (side + 4, 2 * side + 6)  # two tiles with the grid's 2 px borders
     assert np.array_equal(shown[2:-2, 2:2 + side], mine)
-    assert np.array_equal(shown[2:-2, side + 4:-2], _pixels(projected_png)[2:-2, 2:-2])
+    assert np.array_equal(shown[2:-2, side + 4:-2], _pixels(projected_png))
     assert images.read_recipe(pair)["op"] == "projection-pair"
     views.set_amount(studio, s, "sefa", 0, 3.0)
     assert studio.current(s)[1].startswith("**projected digit.png** · SeFa 1:+3.0")
@@ -301,3 +301,13 @@ def test_a_grid_drawn_by_another_model_cannot_be_picked_from(studio):
     studio.tiles(s, s.model, 40, 4, 1.0)  # the page redraws the same seeds with the new model
     studio.pick(s, 1)
     assert s.seed == 41
+
+
+def test_the_current_image_is_the_image_alone_without_the_grids_frame(studio):
+    """Issue 22 defect 7: the 2 px black grid border, enlarged to the page's 420 px, framed emoji thickly."""
+    s = studio.new_session("emoji-dcgan", seed=4)
+    grid = _pixels(studio.sample("emoji-dcgan", 4, 1, 1.0))  # what `ganstudio sample --seed 4 --n 1` writes
+    current = _pixels(studio.current(s)[0])
+    assert current.shape[:2] == (32, 32) and grid.shape[:2] == (32 + 2 * images.PAD, 32 + 2 * images.PAD)
+    assert np.array_equal(current, grid[images.PAD:-images.PAD, images.PAD:-images.PAD])
+    assert images.read_recipe(studio.current(s)[0]) == images.read_recipe(studio.sample("emoji-dcgan", 4, 1, 1.0))

@@ -44,6 +44,10 @@ class Outputs:
     def gif(self, rendered: Render, stem: str, fps: float) -> str:
         return str(images.save_gif(rendered.gif_frames(), self._path(stem, rendered.recipe, ".gif", fps), rendered.recipe, fps))
 
+    def still(self, rendered: Render, stem: str) -> str:
+        """One image's PNG without the grid's border, with its recipe (the current image on the page)."""
+        return self.image(images.single(rendered.frames[0][0]), rendered.recipe, stem)
+
     def image(self, img: Image.Image, recipe: dict, stem: str) -> str:
         """Any picture the page shows, as a PNG with its recipe."""
         return str(images.save_png(img, self._path(stem, recipe, ".png"), recipe))

@@ -244,13 +244,14 @@ class Studio:
         return Vector.of_seed(seed, psi, self.generator(model).nz)
 
     def current(self, s: Session) -> tuple[str, str]:
-        """(PNG of the current image, a line saying what it is). Unedited, the PNG is `sample --seed S --n 1`."""
+        """(PNG of the current image, a line saying what it is). Unedited, its pixels are those of `sample --seed S
+        --n 1` without the grid's border (a border enlarged to the page's 420 px framed colour images thickly)."""
         st, bases = self.state(s)
         model = st.model
         v = Vector.edited(st.seed, st.psi, self.generator(model).nz, st.edits, st.amounts, bases)
         r = operations.still(self.generator(model), v)
         if v.is_seed:
-            return self.out.png(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
+            return self.out.still(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
         parts = [f"**seed {v.seed}** · ψ {v.psi:g}"]
         if st.origin is not None:  # a projection or a clicked frame: named, and only what was edited since listed
             parts = [f"**{st.origin.label}**"]
@@ -264,7 +265,7 @@ class Studio:
             parts.append("dims " + ", ".join(f"{d}={v.z[d]:+.2f}" for d in sorted(v.edits)))
         an = self.analysis(model)
         parts += [an.moved(m, amounts) for m, amounts in v.directions.items() if any(amounts)]
-        return self.out.png(r, f"seed{v.seed}-edited"), " · ".join(parts)
+        return self.out.still(r, f"seed{v.seed}-edited"), " · ".join(parts)
 
     def set_seed(self, s: Session, seed: int) -> None:
         s.set_seed(int(limits.SEED.check("seed", seed)))

@@ -261,9 +261,9 @@ def before(studio: Studio, s: Session) -> tuple[str, str]:
         return st.origin.beside, "**before**: your image (left) beside its projection (right), unedited"
     if st.origin is not None:
         r = operations.still(gen, Vector.edited(st.seed, st.psi, gen.nz, st.origin.edits, {}, {}))
-        return studio.out.png(r, f"seed{st.seed}-edited"), f"**before**: {st.origin.label}, unedited"
+        return studio.out.still(r, f"seed{st.seed}-edited"), f"**before**: {st.origin.label}, unedited"
     r = operations.still(gen, Vector.of_seed(st.seed, st.psi, gen.nz))
-    return studio.out.png(r, f"seed{st.seed}"), f"**before**: seed {st.seed} · ψ {st.psi:g}, unedited"
+    return studio.out.still(r, f"seed{st.seed}"), f"**before**: seed {st.seed} · ψ {st.psi:g}, unedited"
 
 
 def downloads(studio: Studio, s: Session) -> list[str]:
