@@ -33,6 +33,9 @@ RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; \
     /opt/venv/bin/pip install --requirement requirements.txt
 COPY README.md ./
 COPY ganstudio ganstudio
+# The shipped generators and recipes travel inside the package (ganstudio/_shipped, as in the wheel).
+COPY checkpoints checkpoints
+COPY train train
 RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; \
     /opt/venv/bin/pip install --no-deps .
 
@@ -50,14 +53,12 @@ FROM build AS serve-venv
 RUN /opt/venv/bin/pip uninstall --yes --quiet pip setuptools; \
     find /opt/venv/lib -path '*/site-packages/*' -type d -name tests -prune -exec rm -rf '{}' +
 
-# ---- runtime: what both images share: a non-root user and the shipped checkpoints
+# ---- runtime: what both images share: a non-root user (the shipped checkpoints are in the venv's package)
 FROM ${BASE_IMAGE} AS runtime
 RUN useradd --create-home --uid 10001 --user-group ganstudio
 ENV PATH=/opt/venv/bin:$PATH \
-    GANSTUDIO_CHECKPOINTS=/opt/ganstudio/checkpoints \
     GRADIO_ANALYTICS_ENABLED=False \
     PYTHONUNBUFFERED=1
-COPY checkpoints /opt/ganstudio/checkpoints
 WORKDIR /home/ganstudio
 
 # ---- train: `ganstudio train` (recipes in ./train; mount a volume on ./runs to keep the runs)
