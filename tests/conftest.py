@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints" / "mnist-dcgan"
+
+# The browser tests drive Debian's chromium through Playwright; Playwright's own browser downloads are not used.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+try:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)  # assertions wait like actions do: CI machines can be slow and shared
+except ImportError:  # pragma: no cover - depends on the machine
+    expect = sync_playwright = None
+# The marks of a test that drives chromium: skipped, with the reason, where chromium or Playwright is missing,
+# and slow (seconds each, a browser per module): not in the fast lane.
+IN_BROWSER = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
+    pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
+    pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
+]
+
+
+def in_browser(test):
+    """IN_BROWSER on one test of a module whose other tests need no browser."""
+    for mark in IN_BROWSER:
+        test = mark(test)
+    return test
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless chromium per test module."""
+    if CHROMIUM is None or sync_playwright is None:
+        pytest.skip("no chromium or Playwright")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def make_tiny_model(
@@ -31,6 +70,17 @@ def make_tiny_model(
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture()
+def two_models(tmp_path, tiny_model, monkeypatch):
+    """(a studio offering the shipped model (nz 100) and a tiny one (nz 8) that nothing has analysed yet, their keys)."""
+    from ganstudio.studio.service import Studio
+
+    shutil.copytree(tiny_model, tmp_path / "runs" / "tiny")
+    monkeypatch.setenv("GANSTUDIO_RUNS", str(tmp_path / "runs"))
+    studio = Studio(str(SHIPPED), out_dir=tmp_path / "out")
+    return studio, studio.models.default, "tiny"
 
 
 @pytest.fixture(scope="module")

@@ -4,46 +4,24 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from ganstudio.artifact import catalog
+from conftest import IN_BROWSER, SHIPPED, expect
 
-SHIPPED = catalog.REPO_ROOT / "checkpoints" / "mnist-dcgan"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Playwright's own browser downloads are not used: Debian's build, and nothing fetched from the network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=30_000)  # assertions wait like actions do: CI machines can be slow and shared
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,  # a chromium and a served studio per module: not in the fast lane
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
-    pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
-    pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
-]
+pytestmark = IN_BROWSER
 
 
 @pytest.fixture(scope="module")
-def tab(server):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        outside: list[str] = []
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
-        yield page, outside
-        browser.close()
+def tab(chromium, server):
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    yield page, outside
+    page.close()
 
 
 @pytest.fixture

@@ -16,21 +16,9 @@ import pytest
 
 from ganstudio.explore import limits
 from ganstudio.studio import analysis, views
-from ganstudio.studio.service import Studio
-
-from conftest import SHIPPED
 
 LOGGER = "ganstudio.studio"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
-
-
-@pytest.fixture()
-def two_models(tmp_path, tiny_model, monkeypatch) -> tuple[Studio, str, str]:
-    """A studio offering the shipped model (nz 100) and a tiny one (nz 8) that nothing has analysed yet."""
-    shutil.copytree(tiny_model, tmp_path / "runs" / "tiny")
-    monkeypatch.setenv("GANSTUDIO_RUNS", str(tmp_path / "runs"))
-    studio = Studio(str(SHIPPED), out_dir=tmp_path / "out")
-    return studio, studio.models.default, "tiny"
 
 
 def test_a_first_analysis_stalls_neither_other_tabs_nor_the_same_tabs_sliders(two_models, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,6 @@ from ganstudio.explore.class_directions import CLASS, CONDITIONAL, ClassDirectio
 from ganstudio.studio import recipes, views
 from ganstudio.studio.service import Studio
 
-from conftest import SHIPPED
 from test_images import declared_png
 
 
@@ -89,14 +87,6 @@ def test_a_pages_slider_of_a_model_the_tab_left_while_it_was_analysed_is_dropped
     studio.analysis = switch_meanwhile
     assert views.set_dim(studio, s, 3, 2.0, big) is None
     assert s.model == small and s.edits == {}
-
-
-@pytest.fixture()
-def two_models(tmp_path, tiny_model, monkeypatch) -> tuple[Studio, str, str]:
-    shutil.copytree(tiny_model, tmp_path / "runs" / "tiny")
-    monkeypatch.setenv("GANSTUDIO_RUNS", str(tmp_path / "runs"))
-    studio = Studio(str(SHIPPED), out_dir=tmp_path / "out")
-    return studio, studio.models.default, "tiny"
 
 
 @pytest.mark.parametrize("recipe, message", [

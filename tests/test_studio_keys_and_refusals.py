@@ -5,35 +5,13 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-try:
-    from playwright.sync_api import expect, sync_playwright
+from conftest import IN_BROWSER, expect
 
-    expect.set_options(timeout=30_000)
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
-    pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)"),
-    pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
-]
+pytestmark = IN_BROWSER
 SRC = "document.querySelector('#current img').src"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

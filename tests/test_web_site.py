@@ -5,7 +5,6 @@ the JS API, the permalink, and nothing fetched from anywhere but the site itself
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,24 +25,9 @@ from ganstudio.explore.limits import MAX_SEED
 from ganstudio.explore.operations import Vector
 from ganstudio.web import site
 
+from conftest import in_browser
+
 SHIPPED = catalog.REPO_ROOT / "checkpoints"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-
-
-def in_browser(test):
-    """The marks of a test that drives chromium (skipped, with the reason, where it or Playwright is missing)."""
-    for mark in (pytest.mark.browser,
-                 pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
-                 pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)")):
-        test = mark(test)
-    return test
 
 
 def _serve(folder: Path):
@@ -61,16 +45,6 @@ def _serve(folder: Path):
         except OSError:
             time.sleep(0.1)
     return proc, url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if CHROMIUM is None or sync_playwright is None:
-        pytest.skip("no chromium or Playwright")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module", params=["mnist-dcgan", "emoji-dcgan"])

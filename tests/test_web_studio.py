@@ -7,7 +7,6 @@ the page drew. A browser without WebAssembly keeps the server path and says so o
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -17,22 +16,8 @@ import pytest
 
 from ganstudio.studio import views
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
+from conftest import in_browser
 
-
-def in_browser(test):
-    """The marks of a test that drives chromium (skipped, with the reason, where it or Playwright is missing)."""
-    for mark in (pytest.mark.browser, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
-                 pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"),
-                 pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed (pip install playwright)")):
-        test = mark(test)
-    return test
 
 DECODE = """async (src) => {
   const im = new Image(); im.src = src; await im.decode();
@@ -41,16 +26,6 @@ DECODE = """async (src) => {
   return [c.width, Array.from(x.getImageData(0, 0, c.width, c.height).data)];
 }"""
 SRC = "document.querySelector('#current img').src"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if CHROMIUM is None or sync_playwright is None:
-        pytest.skip("no chromium or Playwright")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
