@@ -229,11 +229,11 @@ class Studio:
             st = replace(st, amounts=fitted(st.amounts, want))
         return st, bases
 
-    def _now(self, s: Session) -> tuple[Vector, str]:
-        """(the current vector, the model it is a vector of): one consistent copy, as another event may switch
+    def _now(self, s: Session) -> tuple[Vector, State]:
+        """(the current vector, the state it is the vector of): one consistent copy, as another event may switch
         the tab's model between reading its state and rendering it."""
         st, bases = self.state(s)
-        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases), st.model
+        return Vector.edited(st.seed, st.psi, self.generator(st.model).nz, st.edits, st.amounts, bases), st
 
     def _start(self, session: Session | None, model: str, seed: int, psi: float) -> Vector:
         """Where a named operation starts: the tab's vector when it is edited on this model, else the seed's."""
@@ -246,9 +246,8 @@ class Studio:
     def current(self, s: Session) -> tuple[str, str]:
         """(PNG of the current image, a line saying what it is). Unedited, its pixels are those of `sample --seed S
         --n 1` without the grid's border (a border enlarged to the page's 420 px framed colour images thickly)."""
-        st, bases = self.state(s)
+        v, st = self._now(s)
         model = st.model
-        v = Vector.edited(st.seed, st.psi, self.generator(model).nz, st.edits, st.amounts, bases)
         r = operations.still(self.generator(model), v)
         if v.is_seed:
             return self.out.still(r, f"seed{v.seed}"), f"**seed {v.seed}** · ψ {v.psi:g} · unedited"
