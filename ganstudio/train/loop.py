@@ -196,7 +196,7 @@ def train(
     loss = build_loss(r, noise, world)
     instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
     augment = DiffAugment(r.augment, noise, world)
-    mode_seeking = ModeSeeking(r.mode_seeking) if r.mode_seeking else None
+    mode_seeking = ModeSeeking(r.mode_seeking, r.mode_seeking_pairs) if r.mode_seeking else None
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
     classes = arch.get("classes", 0)
     labels = torch.from_numpy(ds.labels.astype("int64")).to(device) if classes else None
@@ -290,6 +290,8 @@ def train(
                 y = batches.labels(step * r.n_critic + k) if classes else None
                 if classes:
                     z = coded_as(z, y, classes)
+                if mode_seeking:
+                    z = mode_seeking.paired(z, y, classes, noise)
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
                     clean_real, clean_fake = batches(step * r.n_critic + k), g_ddp(z)

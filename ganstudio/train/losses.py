@@ -154,12 +154,32 @@ class ModeSeeking:
     image). The reciprocal is the paper's own code's form: its gradient falls as 1/ratio^2, so the pull is
     strong on a G that ignores z and fades once images differ. A class-coded batch pairs only images of one class: a pair across
     classes would reward the class code, not the rest of z. Distances in fp32, whatever the autocast.
+
+    With axis pairs the second latent of a pair is the first with one dimension redrawn: the ratio then rewards each
+    dimension's own effect, where independent draws are content with a G that leans on a few of them.
     """
 
     EPS = 1e-5
 
-    def __init__(self, weight: float):
-        self.weight = weight
+    def __init__(self, weight: float, pairing: str = "draws"):
+        self.weight, self.pairing = weight, pairing
+
+    def paired(self, z: Tensor, labels: Tensor | None, classes: int, noise: torch.Generator) -> Tensor:
+        """The latents G draws: z itself for independent draws; for axis pairs each pair's second row becomes
+        its first with one dimension outside the class code redrawn, so it still codes the pair's class.
+
+        Marginally every row stays N(0, I). The draws are batch-long whatever the pair count, so every torchrun
+        rank's noise stream stays in step.
+        """
+        if self.pairing == "draws":
+            return z
+        i, j = self.pairs(len(z), labels, z.device)
+        dims = torch.randint(classes, z.shape[1], (len(z),), generator=noise, device=z.device)[: len(i)]
+        fresh = torch.randn(len(z), generator=noise, device=z.device, dtype=z.dtype)[: len(i)]
+        out = z.clone()
+        out[j] = z[i]
+        out[j, dims] = fresh
+        return out
 
     @staticmethod
     def pairs(n: int, labels: Tensor | None, device: torch.device) -> tuple[Tensor, Tensor]:
