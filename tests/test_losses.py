@@ -9,7 +9,7 @@ from torch import nn
 
 from ganstudio.train.models import DCGANDiscriminator, DCGANGenerator, coded_as
 from ganstudio.train import recipe
-from ganstudio.train.losses import DCGANLoss, FeatureMatching, ModeSeeking, WGANGPLoss, build_loss, feature_distance, gradient_penalty
+from ganstudio.train.losses import AxisSeeking, DCGANLoss, FeatureMatching, ModeSeeking, WGANGPLoss, build_loss, feature_distance, gradient_penalty
 
 
 class Linear(nn.Module):
@@ -246,47 +246,42 @@ def test_mode_seeking_adds_nothing_when_no_two_rows_share_a_class():
     assert term.item() == 0.0 and m["mode_seeking_ratio"].item() == 0.0 and not fake.grad.any()
 
 
-def test_axis_pairs_differ_in_one_dimension_outside_the_class_code_and_keep_their_class():
+def test_axis_partners_differ_in_one_dimension_outside_the_class_code_and_keep_their_class():
     noise = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 3, (32,), generator=noise)
     z = coded_as(torch.randn(32, 12, generator=noise), labels, 3)
-    paired = ModeSeeking(1.0, "axis").paired(z, labels, 3, noise)
-    i, j = ModeSeeking.pairs(32, labels, z.device)
-    assert torch.equal(paired[i], z[i])  # each pair's first row is drawn as it was
-    changed = paired[j] != paired[i]
+    partners = AxisSeeking.partners(z, 3, noise)
+    assert partners.shape == (16, 12)
+    changed = partners != z[:16]
     assert (changed.sum(1) == 1).all() and not changed[:, :3].any()  # one dimension, never the class code's
-    assert torch.equal(paired[:, :3].argmax(1), labels)
-    assert len(set(changed.nonzero()[:, 1].tolist())) > 3  # the redrawn dimension varies from pair to pair
-    unpaired = torch.ones(32, dtype=torch.bool)
-    unpaired[i], unpaired[j] = False, False
-    assert torch.equal(paired[unpaired], z[unpaired])
+    assert torch.equal(partners[:, :3].argmax(1), labels[:16])
+    assert len(set(changed.nonzero()[:, 1].tolist())) > 3  # the redrawn dimension varies from row to row
 
 
-def test_axis_pairs_consume_the_same_noise_whatever_the_pair_count():
+def test_axis_partners_consume_the_same_noise_whatever_the_labels():
     """Under torchrun each rank's shard has its own labels: their noise streams must stay in step."""
     streams = []
-    for labels in (torch.zeros(8, dtype=torch.long), torch.arange(8)):  # four pairs, none
+    for classes in (3, 8):
         noise = torch.Generator().manual_seed(0)
-        ModeSeeking(1.0, "axis").paired(torch.randn(8, 12), labels, 8 if labels.max() else 3, noise)
+        AxisSeeking.partners(torch.randn(8, 12), classes, noise)
         streams.append(torch.randn(4, generator=noise))
     assert torch.equal(*streams)
-
-
-def test_independent_draws_leave_the_latents_and_the_noise_alone():
-    noise = torch.Generator().manual_seed(0)
-    z = torch.randn(8, 4)
-    assert ModeSeeking(1.0).paired(z, None, 0, noise) is z
-    assert torch.equal(torch.randn(3, generator=noise), torch.randn(3, generator=torch.Generator().manual_seed(0)))
 
 
 def test_the_axis_ratio_grows_with_the_effect_of_each_dimension_alone():
     """A G that reads only z[0] scores far lower on axis pairs than one reading every dimension; on independent
     draws the two look alike (both move the image with z), which is why class-coded Gs lean on few dimensions."""
     noise = torch.Generator().manual_seed(1)
-    # both images have the same spread (4); one reads 1 of the 16 dimensions, the other all 16
-    z = ModeSeeking(1.0, "axis").paired(torch.randn(2048, 16, generator=noise), None, 0, noise)
-    ratio = lambda fake: ModeSeeking(1.0, "axis")(fake, z)[1]["mode_seeking_ratio"].item()  # noqa: E731
-    assert ratio(z.sum(1).reshape(-1, 1, 1, 1)) > 2.5 * ratio((4.0 * z[:, :1]).reshape(-1, 1, 1, 1))  # 4 expected
-    draws = torch.randn(2048, 16, generator=noise)
-    drawn = lambda fake: ModeSeeking(1.0)(fake, draws)[1]["mode_seeking_ratio"].item()  # noqa: E731
-    assert drawn((4.0 * draws[:, :1]).reshape(-1, 1, 1, 1)) == pytest.approx(drawn(draws.sum(1).reshape(-1, 1, 1, 1)), rel=0.15)
+    z = torch.randn(4096, 16, generator=noise)
+    partners = AxisSeeking.partners(z, 0, noise)
+    both = torch.cat([z, partners])
+    reads_one, reads_all = (4.0 * both[:, :1]).reshape(-1, 1, 1, 1), both.sum(1).reshape(-1, 1, 1, 1)  # same spread, 4
+
+    def ratio(images: torch.Tensor) -> float:
+        term, m = AxisSeeking(2.0)(images[:4096], images[4096:], z, partners)
+        assert term.item() == pytest.approx(2.0 / (m["mode_seeking_axis_ratio"].item() + ModeSeeking.EPS))
+        return m["mode_seeking_axis_ratio"].item()
+
+    assert ratio(reads_all) > 2.5 * ratio(reads_one)  # 16 / 4 expected
+    drawn = lambda images: ModeSeeking(1.0)(images[:4096], z)[1]["mode_seeking_ratio"].item()  # noqa: E731
+    assert drawn(reads_one) == pytest.approx(drawn(reads_all), rel=0.15)

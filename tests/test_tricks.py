@@ -10,7 +10,6 @@ from ganstudio.data import datasets
 from ganstudio.errors import UserError
 from ganstudio.artifact import rundir
 from ganstudio.train import loop, recipe, state
-from ganstudio.train.losses import ModeSeeking
 from ganstudio.train.models import coded_as
 from ganstudio.train.optim import build_optimizers, lr_at, momentum_at, schedule
 from ganstudio.train.tricks import HOLE, SHIFT, DiffAugment, InstanceNoise
@@ -206,9 +205,10 @@ def test_wgan_gp_recipes_get_the_papers_defaults():
         dict(mode_seeking=101.0),
         dict(mode_seeking=1.0, batch_size=1),
         dict(mode_seeking=1.0, class_code=True, batch_size=10),  # a batch of 10 may hold no two of one digit
-        dict(mode_seeking=1.0, mode_seeking_pairs="pixels"),
-        dict(mode_seeking_pairs="axis"),  # without its weight
-        dict(mode_seeking=1.0, mode_seeking_pairs="axis", class_code=True, nz=10),  # no dimension outside the code
+        dict(mode_seeking_axis=-1.0),
+        dict(mode_seeking_axis=101.0),
+        dict(mode_seeking_axis=1.0, batch_size=1),
+        dict(mode_seeking_axis=1.0, class_code=True, nz=10),  # no dimension outside the class code to redraw
     ],
 )
 def test_invalid_combinations_are_refused_in_one_place(values):
@@ -266,34 +266,40 @@ def test_the_lr_decay_cannot_overflow_at_any_step_the_recipe_allows():
     assert lr_at(unfloored, 0.01, recipe.MAX_STEPS) == 0.0
 
 
-@pytest.mark.parametrize("model, pairs", [("dcgan", "draws"), ("wgan-gp", "draws"), ("mlp", "draws"), ("dcgan", "axis"), ("mlp", "axis")])
-def test_mode_seeking_reaches_g_of_any_model_from_a_recipe(monkeypatch, tmp_path, model, pairs):
+@pytest.mark.parametrize("model", ["dcgan", "wgan-gp", "mlp"])
+@pytest.mark.parametrize("terms", [dict(mode_seeking=1.0), dict(mode_seeking_axis=1.0), dict(mode_seeking=1.0, mode_seeking_axis=1.0)])
+def test_mode_seeking_reaches_g_of_any_model_from_a_recipe(monkeypatch, tmp_path, model, terms):
     monkeypatch.setattr(loop, "export_run", lambda run_dir: None)
-    values = dict(model=model, steps=2, batch_size=16, mode_seeking=1.0, mode_seeking_pairs=pairs, nz=16, class_code=model == "dcgan")
+    values = dict(model=model, steps=2, batch_size=16, nz=16, class_code=model == "dcgan", **terms)
     loop.train(recipe.make(**{**TINY, **values}), tmp_path / "run", tensorboard=False)
     rows = rundir.read_rows(tmp_path / "run" / rundir.METRICS_FILE)
-    assert len(rows) == 2 and all(row["mode_seeking_ratio"] > 0 for row in rows)
+    ratios = {"mode_seeking": "mode_seeking_ratio", "mode_seeking_axis": "mode_seeking_axis_ratio"}
+    assert len(rows) == 2 and all(row[ratios[t]] > 0 for row in rows for t in terms)
+    assert all(name not in row for row in rows for t, name in ratios.items() if t not in terms)
 
 
-def test_axis_pairs_are_what_g_draws_in_training(monkeypatch, tmp_path):
-    """The loop hands G latents whose same-class pairs differ in one dimension outside the class code."""
-    seen: list[torch.Tensor] = []
+def test_d_sees_independent_draws_and_g_draws_axis_partners_beside_them(monkeypatch, tmp_path):
+    """With mode_seeking_axis, G draws the batch and, after it, partners of its first half (one dimension outside
+    the class code redrawn each); D judges only the batch."""
+    drawn: list[torch.Tensor] = []
+    judged: list[int] = []
     build = loop.build_models
 
     def watched(r, ds):
         g, d, arch = build(r, ds)
-        g.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()) if module.training else None)
+        g.register_forward_pre_hook(lambda module, args: drawn.append(args[0].detach().clone()) if module.training else None)
+        d.register_forward_pre_hook(lambda module, args: judged.append(len(args[0])))
         return g, d, arch
 
     monkeypatch.setattr(loop, "build_models", watched)
     monkeypatch.setattr(loop, "export_run", lambda run_dir: None)
-    values = dict(steps=1, batch_size=32, nz=16, class_code=True, mode_seeking=1.0, mode_seeking_pairs="axis")
+    values = dict(steps=1, batch_size=32, nz=16, class_code=True, mode_seeking_axis=1.0)
     loop.train(recipe.make(**{**TINY, **values}), tmp_path / "run", tensorboard=False)
-    z = seen[0]
-    labels = z[:, :10].argmax(1)
-    i, j = ModeSeeking.pairs(len(z), labels, z.device)
-    changed = z[i] != z[j]
-    assert len(i) > 0 and (changed.sum(1) == 1).all() and not changed[:, :10].any()
+    z = drawn[0]
+    assert len(z) == 48 and set(judged) == {32}
+    changed = z[:16] != z[32:]
+    assert (changed.sum(1) == 1).all() and not changed[:, :10].any()
+    assert len({tuple(row) for row in z[:32].tolist()}) == 32  # the batch itself: independent rows
 
 
 def spread_within_a_class(g: nn.Module, nz: int, classes: int) -> float:

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -32,7 +32,7 @@ from ganstudio.train.models import OUTPUT_RANGE, DCGANDiscriminator, DCGANGenera
 from ganstudio.train import devices, distributed, state
 from ganstudio.train.monitor import Monitor, Sampler, diversity, evaluate, grad_norms, layer_weights, summary
 from ganstudio.train.watchdog import Watchdog
-from ganstudio.train.losses import Loss, Metrics, ModeSeeking, build_loss
+from ganstudio.train.losses import AxisSeeking, Loss, Metrics, ModeSeeking, build_loss
 from ganstudio.train.optim import build_optimizers, schedule
 from ganstudio.train.progress import TrainProgress
 from ganstudio.train.recipe import Recipe
@@ -128,17 +128,17 @@ def judged(d: Callable, labels: Tensor | None) -> Callable:
 
 def generator_backward(
     loss: Loss, d: nn.Module, fake: Tensor, real: Tensor, step: int, amp: Callable, labels: Tensor | None = None,
-    extra: Callable[[], tuple[Tensor, Metrics]] | None = None,
+    extras: Sequence[Callable[[], tuple[Tensor, Metrics]]] = (),
 ) -> Metrics:
     """G's loss and its gradients. They flow through D to G, but D's weights need none: freezing D skips its
     weight gradients, a third of its backward pass (docs/performance.md), and leaves D's .grad alone.
     Under torchrun d is D's plain module, not its DDP wrapper (see distributed.World.wrap).
-    extra: a further term of G's loss that needs no D (mode seeking), added under the same autocast."""
+    extras: further terms of G's loss that need no D (mode seeking), added under the same autocast."""
     d.requires_grad_(False)
     try:
         with amp():
             loss_g, metrics = loss.generator(judged(d, labels), fake, real, step)
-            if extra is not None:
+            for extra in extras:
                 term, more = extra()
                 loss_g, metrics = loss_g + term, metrics | more
         loss_g.backward()
@@ -196,7 +196,8 @@ def train(
     loss = build_loss(r, noise, world)
     instance_noise = InstanceNoise(r.instance_noise, r.instance_noise_steps, noise, world)
     augment = DiffAugment(r.augment, noise, world)
-    mode_seeking = ModeSeeking(r.mode_seeking, r.mode_seeking_pairs) if r.mode_seeking else None
+    mode_seeking = ModeSeeking(r.mode_seeking) if r.mode_seeking else None
+    axis_seeking = AxisSeeking(r.mode_seeking_axis) if r.mode_seeking_axis else None
     fixed_z = torch.randn(FIXED_Z, r.nz, generator=torch.Generator().manual_seed(r.seed + 1)).to(device)
     classes = arch.get("classes", 0)
     labels = torch.from_numpy(ds.labels.astype("int64")).to(device) if classes else None
@@ -290,11 +291,13 @@ def train(
                 y = batches.labels(step * r.n_critic + k) if classes else None
                 if classes:
                     z = coded_as(z, y, classes)
-                if mode_seeking:
-                    z = mode_seeking.paired(z, y, classes, noise)
+                # With mode_seeking_axis G also draws partner rows for the term, which D never sees.
+                partners = AxisSeeking.partners(z, classes, noise) if axis_seeking else None
                 opt_d.zero_grad(set_to_none=True)
                 with amp():
-                    clean_real, clean_fake = batches(step * r.n_critic + k), g_ddp(z)
+                    clean_real = batches(step * r.n_critic + k)
+                    clean_fake = g_ddp(z if partners is None else torch.cat([z, partners]))
+                    clean_fake, partner_fake = clean_fake[: len(z)], clean_fake[len(z):]
                     real, fake = augment(instance_noise(clean_real, step)), augment(instance_noise(clean_fake, step))
                     loss_d, m = loss.discriminator(judged(d_ddp, y), real, fake)
                 loss_d.backward()
@@ -304,8 +307,9 @@ def train(
             # Generator: make D call the last fakes real.
             opt_g.zero_grad(set_to_none=True)
             # With mode_seeking, G's clean images (before noise and augmentation) are compared with their latents.
-            diverse = functools.partial(mode_seeking, clean_fake, z, y) if mode_seeking else None
-            m_g = generator_backward(loss, d, fake, real, step, amp, y, diverse)
+            extras = [functools.partial(mode_seeking, clean_fake, z, y)] if mode_seeking else []
+            extras += [functools.partial(axis_seeking, clean_fake, partner_fake, z, partners)] if axis_seeking else []
+            m_g = generator_backward(loss, d, fake, real, step, amp, y, extras)
             m |= m_g | grad_norms("G", g_layers)
             opt_g.step()
             if g_ema is not None:

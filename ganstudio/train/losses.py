@@ -146,6 +146,12 @@ class FeatureMatching:
         return loss, {"loss_g": loss.detach(), "loss_g_adv": metrics["loss_g"], "feature_distance": distance.detach()}
 
 
+def _seeking(weight: float, a: Tensor, b: Tensor, za: Tensor, zb: Tensor, name: str) -> tuple[Tensor, Metrics]:
+    """weight / (ratio + EPS), ratio = mean |a - b| / mean |za - zb|: images a, b of latents za, zb, in fp32."""
+    ratio = (a.float() - b.float()).abs().mean() / (za.float() - zb.float()).abs().mean()
+    return weight / (ratio + ModeSeeking.EPS), {name: ratio.detach()}
+
+
 class ModeSeeking:
     """weight / (ratio + EPS), ratio = mean |G(z1) - G(z2)| / mean |z1 - z2| over pairs of one batch (Mao et al. 2019).
 
@@ -154,32 +160,12 @@ class ModeSeeking:
     image). The reciprocal is the paper's own code's form: its gradient falls as 1/ratio^2, so the pull is
     strong on a G that ignores z and fades once images differ. A class-coded batch pairs only images of one class: a pair across
     classes would reward the class code, not the rest of z. Distances in fp32, whatever the autocast.
-
-    With axis pairs the second latent of a pair is the first with one dimension redrawn: the ratio then rewards each
-    dimension's own effect, where independent draws are content with a G that leans on a few of them.
     """
 
     EPS = 1e-5
 
-    def __init__(self, weight: float, pairing: str = "draws"):
-        self.weight, self.pairing = weight, pairing
-
-    def paired(self, z: Tensor, labels: Tensor | None, classes: int, noise: torch.Generator) -> Tensor:
-        """The latents G draws: z itself for independent draws; for axis pairs each pair's second row becomes
-        its first with one dimension outside the class code redrawn, so it still codes the pair's class.
-
-        Marginally every row stays N(0, I). The draws are batch-long whatever the pair count, so every torchrun
-        rank's noise stream stays in step.
-        """
-        if self.pairing == "draws":
-            return z
-        i, j = self.pairs(len(z), labels, z.device)
-        dims = torch.randint(classes, z.shape[1], (len(z),), generator=noise, device=z.device)[: len(i)]
-        fresh = torch.randn(len(z), generator=noise, device=z.device, dtype=z.dtype)[: len(i)]
-        out = z.clone()
-        out[j] = z[i]
-        out[j, dims] = fresh
-        return out
+    def __init__(self, weight: float):
+        self.weight = weight
 
     @staticmethod
     def pairs(n: int, labels: Tensor | None, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -200,8 +186,34 @@ class ModeSeeking:
         if len(i) == 0:  # a torchrun shard with no two rows of one class: no term this step
             zero = fake.float().sum() * 0.0
             return zero, {"mode_seeking_ratio": zero.detach()}
-        ratio = (fake[i].float() - fake[j].float()).abs().mean() / (z[i].float() - z[j].float()).abs().mean()
-        return self.weight / (ratio + self.EPS), {"mode_seeking_ratio": ratio.detach()}
+        return _seeking(self.weight, fake[i], fake[j], z[i], z[j], "mode_seeking_ratio")
+
+
+class AxisSeeking:
+    """The mode-seeking ratio over axis pairs: a latent and itself with one dimension (outside the class code)
+    redrawn, so each dimension's own effect counts. Independent draws (ModeSeeking) are content with a G that
+    moves with a few dimensions; here a dimension G ignores pulls the ratio down, whichever it is.
+
+    The partners are extra rows G draws beside the batch, never shown to D: D's batch stays independent draws.
+    """
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    @staticmethod
+    def partners(z: Tensor, classes: int, noise: torch.Generator) -> Tensor:
+        """The first half of z, each row with one dimension from `classes` on redrawn: the same class, and each
+        row still N(0, I). Every torchrun rank has as many rows, so their noise streams stay in step."""
+        m = len(z) // 2
+        dims = torch.randint(classes, z.shape[1], (m,), generator=noise, device=z.device)
+        out = z[:m].clone()
+        out[torch.arange(m, device=z.device), dims] = torch.randn(m, generator=noise, device=z.device, dtype=z.dtype)
+        return out
+
+    def __call__(self, fake: Tensor, partner_fake: Tensor, z: Tensor, partners: Tensor) -> tuple[Tensor, Metrics]:
+        """(the term, {"mode_seeking_axis_ratio": the ratio}): `partner_fake` are G's images of `partners`."""
+        m = len(partners)
+        return _seeking(self.weight, fake[:m], partner_fake, z[:m], partners, "mode_seeking_axis_ratio")
 
 
 def build_loss(r: Recipe, noise: torch.Generator, world: World = World()) -> Loss:

@@ -33,7 +33,6 @@ IMAGE_SIZES = (28, 32, 64, 128)  # the sizes models.py builds (kept here so chec
 MAX_STEPS = 10_000_000
 MAX_SEED = 2**32 - 1  # the loop derives other seeds from it (seed * 1_000_003 + epoch) that torch must accept
 MAX_NZ = 1024
-MODE_SEEKING_PAIRS = ("draws", "axis")  # how ModeSeeking's pairs of latents are drawn
 AUGMENTS = ("translation", "cutout")  # the DiffAugment operations tricks.DiffAugment has
 # Widths beyond these allocate tens of GB: a DCGAN's widest layer has 8x ngf channels, an MLP's is ngf wide.
 MAX_WIDTH = {"dcgan": 512, "wgan-gp": 512, "mlp": 16384}
@@ -76,7 +75,7 @@ class Recipe:
     feature_matching_ramp: int = 0  # steps over which that weight ramps up from 0: the adversarial term leads early
     feature_matching_only: bool = False  # G trains on feature matching alone (Salimans et al.) instead of adding it
     mode_seeking: float = 0.0  # weight of 1 / (image distance / latent distance) over pairs in G's loss (Mao et al. 2019); 0 = off
-    mode_seeking_pairs: str = "draws"  # draws: two independent latents (the paper's) | axis: a latent and itself with one dimension redrawn
+    mode_seeking_axis: float = 0.0  # the same over axis pairs: a latent and itself with one dimension redrawn (extra G rows); 0 = off
     instance_noise: float = 0.0  # sigma of Gaussian noise on every D input (real and fake) at step 0; 0 = off
     instance_noise_steps: int = 0  # steps over which that sigma decays linearly to 0
     augment: str = ""  # DiffAugment of every image D sees: "translation", "cutout", "translation,cutout"; "" = off
@@ -198,12 +197,12 @@ class Recipe:
             raise UserError("feature_matching_ramp and instance_noise_steps must be >= 0")
         if not 0 <= self.mode_seeking <= 100:
             raise UserError(f"mode_seeking {self.mode_seeking} is out of range: use 0..100 (0 = off; Mao et al. used 1)")
-        if self.mode_seeking_pairs not in MODE_SEEKING_PAIRS:
-            raise UserError(f"mode_seeking_pairs {self.mode_seeking_pairs!r} is not one of {', '.join(MODE_SEEKING_PAIRS)}")
-        if self.mode_seeking == 0 and self.changed("mode_seeking_pairs"):
-            raise UserError("mode_seeking_pairs: only with mode_seeking > 0 (its weight)")
-        if self.mode_seeking_pairs == "axis" and self.class_code and self.nz <= CLASSES:
-            raise UserError(f"mode_seeking_pairs axis redraws a dimension outside the class code: nz {self.nz} leaves none, use nz > {CLASSES}")
+        if not 0 <= self.mode_seeking_axis <= 100:
+            raise UserError(f"mode_seeking_axis {self.mode_seeking_axis} is out of range: use 0..100 (0 = off)")
+        if self.mode_seeking_axis and self.batch_size < 2:
+            raise UserError(f"mode_seeking_axis pairs half the batch with partners: batch_size {self.batch_size} is too small, use at least 2")
+        if self.mode_seeking_axis and self.class_code and self.nz <= CLASSES:
+            raise UserError(f"mode_seeking_axis redraws a dimension outside the class code: nz {self.nz} leaves none, use nz > {CLASSES}")
         least = CLASSES + 1 if self.class_code else 2  # a pair (of one class: by pigeonhole) in every batch
         if self.mode_seeking and self.batch_size < least:
             raise UserError(f"mode_seeking compares pairs of images in a batch: batch_size {self.batch_size} is too small, use at least {least}")
