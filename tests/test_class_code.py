@@ -11,7 +11,7 @@ from ganstudio.explore import runtime
 from ganstudio.train import loop, recipe
 from ganstudio.train.models import DCGANDiscriminator, MLPDiscriminator, coded_as, with_code
 
-TINY = ["nz=12", "ngf=8", "ndf=8", "batch_size=8", "log_every=5", "sample_every=1000", "checkpoint_every=1000", "eval_every=0"]
+TINY = ["nz=12", "ngf=8", "ndf=8", "batch_size=16", "log_every=5", "sample_every=1000", "checkpoint_every=1000", "eval_every=0"]
 
 
 def test_coded_as_moves_the_largest_entry_to_the_label_and_keeps_the_values():

@@ -26,7 +26,9 @@ from ganstudio.train.loop import Batches
 ENTRY = Path(__file__).with_name("torchrun_entry.py")
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "ema_decay=0.9",
-        "--set", "eval_every=0"]  # no cheap eval: these runs log every few steps
+        "--set", "eval_every=0",  # no cheap eval: these runs log every few steps
+        # the mnist recipe's mode-seeking terms pair images within each shard, so they differ from one process by design
+        "--set", "mode_seeking=0", "--set", "mode_seeking_axis=0"]
 # Weights of 2 processes against 1 after the same steps: only the order of fp32 sums differs (gradient
 # all-reduce, BatchNorm statistics combined across ranks), so they agree to a few ulps of the weights'
 # changes; a shard mix-up or a wrong reduction moves them by the learning rate (2e-4) per step.
@@ -195,7 +197,8 @@ def two_process_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     root = tmp_path_factory.mktemp("ddp")
     run = root / "run"
     env = {"GANSTUDIO_TEST_READONLY": str(root), "GANSTUDIO_TEST_NAN": "1:8"}
-    result = torchrun("train", "mnist", "--steps", 12, "--out", run, *TINY, "--set", "log_every=4",
+    terms = ["--set", "mode_seeking=3", "--set", "mode_seeking_axis=2"]  # the recipe's, paired within each shard
+    result = torchrun("train", "mnist", "--steps", 12, "--out", run, *TINY, *terms, "--set", "log_every=4",
                       "--set", "checkpoint_every=4", "--set", "sample_every=6", env=env)
     return run, result
 
@@ -210,6 +213,9 @@ def test_two_processes_train_and_export_with_rank_0_the_only_writer(two_process_
     assert (run / "generator.onnx").is_file() and (run / "report.html").is_file()
     assert [p.name for p in sorted((run / "samples").glob("*.png"))] == ["step_0000006.png", "step_0000012.png"]
     assert card["training"]["exported"] == "ema"
+    assert card["training"]["recipe"]["mode_seeking"] == 3 and card["training"]["recipe"]["mode_seeking_axis"] == 2
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert logged and all(row["mode_seeking_axis_ratio"] > 0 and "mode_seeking_ratio" in row for row in logged)
 
 
 @pytest.mark.slow

@@ -120,3 +120,23 @@ def test_ganstudio_eval_writes_the_latent_space_and_info_and_the_card_say_it(tin
     assert "dimensions that matter:" in " ".join(info.output.split())
     md, _ = markdown(ModelDir(model))
     assert any("perceptual path length" in line for line in md)
+
+
+def test_the_shipped_default_models_latent_dimensions_each_move_its_image():
+    """Issue 23's target on checkpoints/mnist-dcgan, measured here from its weights: at least 80 of the 90
+    dimensions outside the class code carry the image a third of a random pair's distance, in pixels; and
+    the eval.json shipped beside it says what this measurement says."""
+    from conftest import SHIPPED
+    from ganstudio.explore import runtime
+    from ganstudio.eval import features
+
+    gen = runtime.load(SHIPPED)
+    net = features.for_dataset("mnist")
+    measured = latent_space.measure(gen, lambda x: net.run(x)[0], seed=0).to_dict()
+    pixels = measured["dimensions"]["pixels"]
+    assert measured["classes"] == 10 and pixels["dimensions"] == 90
+    assert pixels["matter"] >= 80, f"{pixels['matter']} of 90 dimensions move the shipped model's image"
+    shipped = json.loads((SHIPPED / EVAL_FILE).read_text())
+    assert shipped["model_sha256"] == gen.sha256
+    assert shipped["latent_space"]["dimensions"]["pixels"]["matter"] == pixels["matter"]
+    assert shipped["latent_space"]["dimensions"]["pixels"]["fractions"] == pytest.approx(pixels["fractions"], abs=1e-3)
