@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints" / "mnist-dcgan"
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[dict[str, str]]:
+    """Train on one thread here; yields the environment for subprocesses (OMP_NUM_THREADS=1). The thread count
+    decides how CPU kernels split their sums, so the last bits of every gradient: runs compared bit for bit
+    (or against torchrun ranks, each on one thread) must agree on it. torch is imported only when called."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield {**os.environ, "OMP_NUM_THREADS": "1"}
+    finally:
+        torch.set_num_threads(threads)
 
 # The browser tests drive Debian's chromium through Playwright; Playwright's own browser downloads are not used.
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

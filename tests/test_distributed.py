@@ -23,6 +23,8 @@ from ganstudio.train import distributed, recipe, state
 from ganstudio.train.distributed import World
 from ganstudio.train.loop import Batches
 
+from conftest import one_thread
+
 ENTRY = Path(__file__).with_name("torchrun_entry.py")
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "ema_decay=0.9",
@@ -51,12 +53,8 @@ def train_here(*args: object) -> None:
     """One process, in this one (no torchrun): the baseline. It runs on one thread, as each torchrun rank does
     (OMP_NUM_THREADS=1): the thread count decides how the CPU's matmul and convolution kernels split their
     sums, and so the last bits of every gradient, which Adam can turn into whole steps apart."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         result = CliRunner().invoke(app, ["train", *map(str, args)])
-    finally:
-        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
 
 

@@ -1,8 +1,6 @@
 """Real training on the 5,000 MNIST digits: it learns, it resumes exactly, and a killed run loses nothing."""
 
-import contextlib
 import json
-import os
 import random
 import shutil
 import signal
@@ -13,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
@@ -21,6 +18,8 @@ from typer.testing import CliRunner
 from ganstudio.explore import runtime
 from ganstudio.cli import app
 from ganstudio.train import state
+
+from conftest import one_thread
 
 runner = CliRunner()
 TINY = ["--set", "nz=12", "--set", "ngf=8", "--set", "ndf=8", "--set", "batch_size=16", "--set", "log_every=5"]
@@ -105,18 +104,6 @@ def tensorboard_steps(run: Path, tag: str = "loss_g") -> list[int]:
 
 def temp_files(run: Path) -> list[Path]:
     return sorted(run.rglob(".*.tmp"))
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Train on one thread here (and OMP_NUM_THREADS=1 for subprocesses): with two, some CPU kernels split their
-    sums by which thread is free, so on a loaded machine two runs from the same state can part in the last bits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield {**os.environ, "OMP_NUM_THREADS": "1"}
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow
